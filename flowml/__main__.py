@@ -1,0 +1,5 @@
+"""``python -m flowml`` runs the CLI."""
+
+from flowml.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""The code a step runs: a ``python script.py`` or ``python -m pkg.mod`` command's script
+and the project's own modules it imports, found statically and transitively.
+
+Imports are read with :mod:`ast` (nothing is executed) and memoized by file digest, so an
+unchanged module is neither read nor parsed twice. Only files inside the project count:
+the standard library and installed packages belong to the environment's fingerprint.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shlex
+from typing import Callable
+
+_PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
+_SHELL_OPS = {";", "&&", "||", "|", "&", "(", ")", "\n"}
+_PREFIXES = {"exec", "env", "time", "nice", "nohup", "uv", "run"}
+_OPTS_WITH_ARG = {"-W", "-X", "-Q"}
+
+Entry = tuple[str, str]  # ("script", path) or ("module", dotted.name)
+
+
+def python_entries(command: str | list[str] | None) -> list[Entry]:
+    """The scripts and modules that the python invocations in ``command`` start."""
+    if command is None:
+        return []
+    if isinstance(command, list):
+        segments = [command]
+    else:
+        try:
+            lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()")
+            lexer.whitespace_split = True
+            tokens = list(lexer)
+        except ValueError:
+            return []
+        segments, current = [], []
+        for tok in tokens:
+            if tok in _SHELL_OPS or set(tok) <= set(";&|()"):
+                segments.append(current)
+                current = []
+            else:
+                current.append(tok)
+        segments.append(current)
+    return [e for seg in segments if (e := _entry(seg))]
+
+
+def _entry(argv: list[str]) -> Entry | None:
+    i = 0
+    while i < len(argv) and ("=" in argv[i] and not argv[i].startswith("-") or argv[i] in _PREFIXES):
+        i += 1
+    if i >= len(argv) or not _PYTHON.match(os.path.basename(argv[i])):
+        return None
+    i += 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-m" and i + 1 < len(argv):
+            return ("module", argv[i + 1])
+        if arg.startswith("-m") and len(arg) > 2:
+            return ("module", arg[2:])
+        if arg == "-c" or arg.startswith("-c") or arg == "-":
+            return None
+        if arg in _OPTS_WITH_ARG:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return ("script", arg)
+    return None
+
+
+def imports_of(source: bytes) -> list[list]:
+    """``[module, level, [names]]`` for every import statement in ``source``."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [[alias.name, 0, []] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append([node.module or "", node.level, [a.name for a in node.names]])
+    return found
+
+
+def code_files(root: str, entries: list[Entry], imports: Callable[[str], list[list]]) -> list[str]:
+    """Project-relative paths of the entry scripts/modules and what they import, transitively.
+
+    Args:
+        root: the project folder; files outside it are ignored.
+        entries: from :func:`python_entries`.
+        imports: returns :func:`imports_of` for a project-relative path (memoized by the caller).
+    """
+    root = os.path.abspath(root)
+    todo: list[tuple[str, list[str]]] = []  # (relative path, module search roots)
+    for kind, target in entries:
+        if kind == "script":
+            script = os.path.normpath(os.path.join(root, target))
+            if os.path.isfile(script) and _inside(root, script):
+                todo.append((os.path.relpath(script, root), [os.path.dirname(script), root]))
+        else:
+            for path in _module_files(target, [root]):
+                todo.append((os.path.relpath(path, root), [root]))
+    seen: set[str] = set()
+    while todo:
+        rel, roots = todo.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        here = os.path.dirname(os.path.join(root, rel))
+        for module, level, names in imports(rel):
+            if level:
+                base = here
+                for _ in range(level - 1):
+                    base = os.path.dirname(base)
+                candidates = _relative_files(base, module, names)
+            else:
+                candidates = [p for n in [module] + [f"{module}.{x}" for x in names if x != "*"]
+                              for p in _module_files(n, roots)]
+            for path in candidates:
+                if _inside(root, path):
+                    todo.append((os.path.relpath(path, root), roots))
+    return sorted(seen)
+
+
+def _module_files(dotted: str, roots: list[str]) -> list[str]:
+    """Files that importing ``dotted`` would run: its packages' ``__init__`` files and itself."""
+    parts = [p for p in dotted.split(".") if p]
+    for root in roots:
+        found = []
+        for depth in range(1, len(parts) + 1):
+            base = os.path.join(root, *parts[:depth])
+            init = os.path.join(base, "__init__.py")
+            if os.path.isfile(init):
+                found.append(init)
+            elif os.path.isfile(base + ".py") and depth == len(parts):
+                found.append(base + ".py")
+            elif not os.path.isdir(base):
+                break
+        if found:
+            return found
+    return []
+
+
+def _relative_files(base: str, module: str, names: list[str]) -> list[str]:
+    target = os.path.join(base, *module.split(".")) if module else base
+    found = []
+    for candidate in [target + ".py", os.path.join(target, "__init__.py")]:
+        if os.path.isfile(candidate):
+            found.append(candidate)
+    for name in names:
+        for candidate in [os.path.join(target, name + ".py"), os.path.join(target, name, "__init__.py")]:
+            if os.path.isfile(candidate):
+                found.append(candidate)
+    return found
+
+
+def _inside(root: str, path: str) -> bool:
+    path = os.path.abspath(path)
+    return path.startswith(root + os.sep) and os.sep + ".venv" + os.sep not in path[len(root):]

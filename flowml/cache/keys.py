@@ -1,0 +1,97 @@
+"""Cache keys: the components of a step execution, their digest, and why two differ.
+
+A key hashes, in canonical JSON, everything that can change a step's outputs: the
+interpolated command and its environment variables, the params it uses, the environment's
+fingerprint, the content of every input (upstream outputs included, which gives early
+cutoff: an upstream step that rewrites identical bytes does not invalidate its
+dependents), the code it runs, its declared outputs and its ``cache: {version: N}``.
+The full manifest is stored with each entry so that :func:`explain` can say in words
+why a step will run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flowml.cache.hashing import hash_bytes
+
+KEY_FORMAT = 1
+# Manifest fields that explain a key but are not part of it.
+EXPLAIN_ONLY = ("template", "producers")
+
+
+def make_key(manifest: dict[str, Any]) -> str | None:
+    """Digest of the manifest's key fields; None while an input is still unknown."""
+    if any(d is None for d in manifest["inputs"].values()):
+        return None
+    keyed = {k: v for k, v in manifest.items() if k not in EXPLAIN_ONLY}
+    keyed["format"] = KEY_FORMAT
+    return hash_bytes(json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str).encode())
+
+
+def explain(new: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
+    """Why the execution described by ``new`` differs from the previous one, ``old``."""
+    if old is None:
+        return ["never ran"]
+    reasons: list[str] = []
+    params_new, params_old = new.get("params", {}), old.get("params", {})
+    for name in sorted(set(params_new) | set(params_old)):
+        a, b = params_old.get(name, "(unset)"), params_new.get(name, "(unset)")
+        if a != b:
+            reasons.append(f"param {name} {_show(a)} -> {_show(b)}")
+    if new.get("command") != old.get("command") and (new.get("template") != old.get("template") or not reasons):
+        reasons.append("command changed")
+    if new.get("env_vars") != old.get("env_vars"):
+        changed = sorted(k for k in set(new["env_vars"]) | set(old.get("env_vars", {}))
+                         if new["env_vars"].get(k) != old.get("env_vars", {}).get(k))
+        reasons.append(f"environment variable {', '.join(changed)} changed")
+    if new.get("environment") != old.get("environment"):
+        reasons.append(f"environment {new['environment'].get('name', '')} changed".replace("  ", " "))
+    reasons += _explain_inputs(new, old)
+    reasons += _changed_files(new.get("code", {}), old.get("code", {}), "code")
+    if new.get("outputs") != old.get("outputs"):
+        reasons.append("declared outputs changed")
+    if new.get("cache_version") != old.get("cache_version"):
+        reasons.append(f"cache version {old.get('cache_version')} -> {new.get('cache_version')}")
+    if not reasons and make_key(new) != make_key(old):
+        reasons.append("cache key format changed")
+    return reasons
+
+
+def _explain_inputs(new: dict, old: dict) -> list[str]:
+    reasons: list[str] = []
+    producers = new.get("producers", {})
+    upstream_seen: set[str] = set()
+    plain_new, plain_old = {}, {}
+    for path in sorted(set(new["inputs"]) | set(old.get("inputs", {}))):
+        a, b = old.get("inputs", {}).get(path), new["inputs"].get(path)
+        producer = producers.get(path)
+        if producer is None:
+            plain_new[path], plain_old[path] = b, a
+            continue
+        if b is None and producer not in upstream_seen:
+            reasons.append(f"upstream {producer} will run")
+            upstream_seen.add(producer)
+        elif a != b and producer not in upstream_seen:
+            reasons.append(f"upstream {producer} produced different outputs")
+            upstream_seen.add(producer)
+    reasons += _changed_files({k: v for k, v in plain_new.items() if v is not None or k in new["inputs"]},
+                              {k: v for k, v in plain_old.items() if k in old.get("inputs", {})}, "input")
+    return reasons
+
+
+def _changed_files(new: dict[str, str], old: dict[str, str], what: str) -> list[str]:
+    out = []
+    for path in sorted(set(new) | set(old)):
+        if path not in old:
+            out.append(f"{what} {path} added")
+        elif path not in new:
+            out.append(f"{what} {path} removed")
+        elif new[path] != old[path]:
+            out.append(f"{what} {path} changed" if new[path] else f"{what} {path} missing")
+    return out
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)

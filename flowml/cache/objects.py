@@ -1,0 +1,113 @@
+"""Content-addressed object store under ``.flowml/cache/objects``.
+
+An object is a file named by its digest. Objects are written through a temporary file
+in the store, flushed with fsync and renamed into place, so a crash leaves either no
+object or a whole one, never a torn one. Saving copies and hashes in one pass, so a
+new output is read once. Objects are read-only; restoring copies them out (a hard link
+would let a user's later edit of the output corrupt the cache).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import xxhash
+
+from flowml.cache.hashing import CHUNK, Content
+
+
+class ObjectStore:
+    """Objects by digest in ``root``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.tmp = os.path.join(root, "tmp")
+
+    def path(self, digest: str) -> str:
+        return os.path.join(self.root, digest[:2], digest[2:])
+
+    def has(self, digest: str) -> bool:
+        return os.path.exists(self.path(digest))
+
+    def has_content(self, content: Content) -> bool:
+        """Whether every file of ``content`` can be restored from the store."""
+        if content.files is None:
+            return self.has(content.digest)
+        return all(self.has(d) for d in content.files.values())
+
+    def put(self, src: str, digest: str | None = None) -> str:
+        """Store the file ``src``; return its digest. Skips the copy when ``digest`` is stored."""
+        if digest is not None and self.has(digest):
+            return digest
+        os.makedirs(self.tmp, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp)
+        try:
+            h = xxhash.xxh3_128()
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            with open(src, "rb", buffering=0) as fin, os.fdopen(fd, "wb", buffering=0) as fout:
+                while n := fin.readinto(buf):
+                    h.update(view[:n])
+                    fout.write(view[:n])
+                os.fsync(fout.fileno())
+            digest = h.hexdigest()
+            dest = self.path(digest)
+            os.chmod(tmp, 0o444)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            os.replace(tmp, dest)
+            return digest
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def restore_file(self, digest: str, dest: str) -> None:
+        """Write the object ``digest`` to ``dest`` atomically (a temp file beside it, then rename)."""
+        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            shutil.rmtree(dest)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix=".flowml-restore-")
+        os.close(fd)
+        try:
+            shutil.copyfile(self.path(digest), tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def restore(self, content: Content, dest: str, present: Content | None = None) -> None:
+        """Make ``dest`` hold exactly ``content``, given what it holds now (``present``).
+
+        Only files that differ are copied; a folder loses files that are not in ``content``.
+        """
+        if content.files is None:
+            self.restore_file(content.digest, dest)
+            return
+        if os.path.lexists(dest) and not os.path.isdir(dest):
+            os.unlink(dest)
+        os.makedirs(dest, exist_ok=True)
+        have = (present.files or {}) if present is not None else {}
+        for rel, digest in content.files.items():
+            if have.get(rel) != digest:
+                self.restore_file(digest, os.path.join(dest, rel))
+        _remove_extra(dest, set(content.files))
+
+
+def _remove_extra(folder: str, keep: set[str]) -> None:
+    for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
+        rel_dir = os.path.relpath(dirpath, folder)
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if rel not in keep:
+                os.unlink(os.path.join(dirpath, name))
+        if dirpath != folder and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,165 @@
+"""The ``flowml`` command. Errors become one message and an exit code here, and only here.
+
+Exit codes: 0 success, 1 a step failed, 2 bad input, 130 interrupted. Every command
+imports what it needs inside its function, so ``flowml --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from flowml import __version__
+from flowml.errors import FlowmlError
+
+EXIT = {"success": 0, "failed": 1, "interrupted": 130}
+PIPELINE = click.argument("pipeline", default="pipeline.yaml", type=click.Path(dir_okay=True))
+PARAMS = click.option("-P", "--param", "params", multiple=True, metavar="KEY=VALUE",
+                      help="Override a param (typed like its default).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flowml")
+def cli() -> None:
+    """flowml: ML pipelines that skip what did not change."""
+
+
+@cli.command()
+@PIPELINE
+@PARAMS
+@click.option("--target", "targets", multiple=True, metavar="STEP", help="Run STEP and what it needs.")
+@click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and everything downstream.")
+@click.option("--force", multiple=True, metavar="STEP", help="Run STEP even if it is cached.")
+@click.option("--force-all", is_flag=True, help="Run every selected step.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Steps at once [default: cores].")
+@click.option("-k", "--keep-going", is_flag=True, help="After a failure, run every branch not downstream of it.")
+@click.option("--dry-run", is_flag=True, help="Say what would run, and why; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress goes to stderr).")
+@click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Write a JUnit XML report.")
+@click.option("--live/--no-live", default=None, help="Live table on a terminal [default: when interactive].")
+def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dry_run, as_json, junit, live):
+    """Run PIPELINE, skipping every step whose inputs did not change."""
+    from flowml.scheduler import RunOptions
+
+    options = RunOptions(targets, from_, force, force_all, jobs or os.cpu_count() or 1, keep_going)
+    if dry_run:
+        _plan(pipeline, params, options, as_json)
+        return
+    import signal
+
+    from flowml.executors import load_executor
+    from flowml.progress import make_listener
+    from flowml.reports import junit_xml, summary_json
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    with _scheduler(pipeline, params, options, load_executor("local"),
+                    make_listener(sys.stderr, live)) as scheduler:
+        summary = scheduler.run()
+    if junit:
+        with open(junit, "w", encoding="utf-8") as fh:
+            fh.write(junit_xml(summary))
+    if as_json:
+        click.echo(summary_json(summary))
+    sys.exit(EXIT[summary.status])
+
+
+@cli.command()
+@PIPELINE
+@PARAMS
+@click.option("--target", "targets", multiple=True, metavar="STEP", help="Only STEP and what it needs.")
+@click.option("--from", "from_", multiple=True, metavar="STEP", help="Only STEP and everything downstream.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(pipeline, params, targets, from_, as_json):
+    """Say which steps of PIPELINE will run, and why."""
+    from flowml.scheduler import RunOptions
+
+    _plan(pipeline, params, RunOptions(targets, from_), as_json)
+
+
+def _plan(pipeline, params, options, as_json: bool) -> None:
+    with _scheduler(pipeline, params, options) as scheduler:
+        results = scheduler.plan()
+    if as_json:
+        import json
+
+        click.echo(json.dumps([{"name": r.name, "will_run": r.status == "will run", "status": r.status,
+                                "reasons": r.reasons} for r in results], indent=2))
+    else:
+        from flowml.progress import plan_lines
+
+        click.echo(plan_lines(results))
+
+
+class _scheduler:
+    """Load, build the DAG, open the cache; closes the cache on exit."""
+
+    def __init__(self, pipeline, params, options, executor=None, listener=None) -> None:
+        from flowml.cache.store import ProjectCache
+        from flowml.dag import build_dag
+        from flowml.scheduler import Scheduler
+        from flowml.spec import load_pipeline
+
+        dag = build_dag(load_pipeline(pipeline, params))
+        self.cache = ProjectCache(dag.pipeline.root)
+        try:
+            self.scheduler = Scheduler(dag, self.cache, executor, options, listener)
+        except BaseException:
+            self.cache.close()
+            raise
+
+    def __enter__(self):
+        return self.scheduler
+
+    def __exit__(self, *exc) -> None:
+        self.cache.close()
+
+
+@cli.command()
+@PIPELINE
+@PARAMS
+@click.option("--dot", "fmt", flag_value="dot", help="Graphviz DOT.")
+@click.option("--mermaid", "fmt", flag_value="mermaid", help="A Mermaid flowchart.")
+def dag(pipeline, params, fmt):
+    """Print the DAG of PIPELINE (text, DOT or Mermaid)."""
+    from flowml import dag as dag_mod
+    from flowml.spec import load_pipeline
+
+    graph = dag_mod.build_dag(load_pipeline(pipeline, params))
+    render = {"dot": dag_mod.render_dot, "mermaid": dag_mod.render_mermaid}.get(fmt, dag_mod.render_text)
+    click.echo(render(graph))
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def schema(output):
+    """Print the JSON Schema of pipeline.yaml (committed as schemas/pipeline.schema.json)."""
+    from flowml.spec.schema import pipeline_schema_text
+
+    text = pipeline_schema_text()
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn flowml's errors into a message and an exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except FlowmlError as exc:
+        click.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,74 @@
+"""Executors place step processes. The core ships ``local`` (a subprocess per step);
+others register under the ``flowml.executors`` entry-point group and load lazily.
+
+An executor's ``run`` blocks until the process ends (the scheduler calls it from a
+worker thread, one per running step) and ``kill_all`` stops every process it started.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+from flowml.errors import Problem, SpecError
+
+BUILTIN = {"local": "flowml.executors.local:LocalExecutor"}
+
+
+@dataclass
+class Task:
+    """One attempt at a step's process."""
+
+    name: str
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    stdout: str  # log file paths
+    stderr: str
+    timeout: float | None = None
+
+
+@dataclass
+class ProcessResult:
+    """How a process ended."""
+
+    returncode: int | None
+    duration_s: float
+    timed_out: bool = False
+    killed: bool = False
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not (self.timed_out or self.killed or self.error)
+
+
+class Executor(ABC):
+    """Runs step processes somewhere."""
+
+    @abstractmethod
+    def run(self, task: Task) -> ProcessResult:
+        """Run ``task`` to completion (or timeout) and say how it ended."""
+
+    @abstractmethod
+    def kill_all(self) -> None:
+        """Stop every running process (with its children); their ``run`` calls return killed."""
+
+
+def load_executor(kind: str, **options) -> Executor:
+    """The executor registered as ``kind``.
+
+    Raises:
+        SpecError: for an unknown executor.
+    """
+    target = BUILTIN.get(kind)
+    if target is None:
+        found = [ep for ep in entry_points(group="flowml.executors") if ep.name == kind]
+        if not found:
+            raise SpecError(Problem(f"executor '{kind}' is not installed (built in: local; "
+                                    f"others come from plugins such as flowml-{kind})", "command line", field="--executor"))
+        return found[0].load()(**options)
+    module, _, attr = target.partition(":")
+    return getattr(__import__(module, fromlist=[attr]), attr)(**options)

@@ -1,0 +1,481 @@
+"""Runs the DAG: decides per node (skip, cached, run), runs the ready ones in parallel,
+retries, times out, stops cleanly on failure or Ctrl-C, and records cache entries.
+
+The loop itself is small: :meth:`Scheduler._decide` says what to do with a node whose
+upstream is done, worker threads run processes through an :class:`Executor`, and
+every database write happens on the main thread after a node finishes. Progress display
+hangs on a :class:`Listener`. A plan (``flowml status``, ``--dry-run``) walks the same
+decisions without running anything, treating outputs of steps that would run as unknown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowml.cache.hashing import Content
+from flowml.cache.index import Entry
+from flowml.cache.keys import explain
+from flowml.cache.store import ProjectCache, read_metrics
+from flowml.dag import Dag, select, writers_of
+from flowml.environments import Environment, base_env, load_environment
+from flowml.errors import SpecError
+from flowml.executors import Executor, ProcessResult, Task
+from flowml.spec.conditions import ConditionError, evaluate
+from flowml.spec.expand import Node
+from flowml.spec.interpolate import Ref, format_value, substitute
+
+DONE_BAD = ("failed", "killed", "skipped")
+
+
+@dataclass
+class RunOptions:
+    """What to run and how (the ``flowml run`` flags)."""
+
+    targets: tuple[str, ...] = ()
+    from_: tuple[str, ...] = ()
+    force: tuple[str, ...] = ()
+    force_all: bool = False
+    jobs: int = os.cpu_count() or 1
+    keep_going: bool = False
+
+
+@dataclass
+class NodeResult:
+    """What happened to (or would happen to) one node."""
+
+    name: str
+    status: str  # ran | cached | failed | skipped | killed; in a plan also "will run"
+    reasons: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    cache_key: str | None = None
+    outputs: dict[str, Content] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    attempts: int = 0
+    error: str | None = None
+    logs: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "reason": "; ".join(self.reasons),
+                "duration_s": round(self.duration_s, 3), "cache_key": self.cache_key,
+                "outputs": {p: c.digest for p, c in self.outputs.items()}}
+
+
+@dataclass
+class RunSummary:
+    pipeline: str
+    status: str  # success | failed | interrupted
+    results: list[NodeResult]
+    duration_s: float
+    run_id: str
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for r in self.results for w in r.warnings]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pipeline": self.pipeline, "status": self.status, "run_id": self.run_id,
+                "duration_s": round(self.duration_s, 3), "warnings": self.warnings,
+                "steps": [r.to_json() for r in self.results]}
+
+
+class Listener:
+    """Hooks the scheduler calls; progress views and (later) tracking implement them."""
+
+    def on_start(self, names: list[str]) -> None: ...
+
+    def on_node_start(self, name: str, reasons: list[str]) -> None: ...
+
+    def on_node_end(self, result: NodeResult) -> None: ...
+
+    def on_finish(self, summary: RunSummary) -> None: ...
+
+
+@dataclass
+class _Decision:
+    action: str  # skip | fail | cached | run
+    reasons: list[str]
+    manifest: dict[str, Any] | None = None
+    key: str | None = None
+    entry: Entry | None = None
+    restore: list[str] = field(default_factory=list)
+    present: dict[str, Content | None] = field(default_factory=dict)
+    command: Any = None
+    env_vars: dict[str, str] = field(default_factory=dict)
+
+
+class _Unknown(Exception):
+    """A value that depends on a step that has not run (only while planning)."""
+
+
+class Scheduler:
+    """Runs (or plans) the selected part of a pipeline."""
+
+    def __init__(self, dag: Dag, cache: ProjectCache, executor: Executor | None = None,
+                 options: RunOptions | None = None, listener: Listener | None = None) -> None:
+        self.dag, self.cache, self.executor = dag, cache, executor
+        self.options = options or RunOptions()
+        self.listener = listener or Listener()
+        self.pipeline = dag.pipeline.spec.name
+        self.order = select(dag, self.options.targets, self.options.from_)
+        self.forced = set(dag.nodes) if self.options.force_all else _forced(dag, self.options.force)
+        selected = set(self.order)
+        self.preds = {n: [p for p in dag.graph.predecessors(n) if p in selected] for n in self.order}
+        self.environments = self._environments()
+        self.results: dict[str, NodeResult] = {}
+        self.overlay: dict[str, Content | None] = {}
+        self.last_keys = cache.index.last_keys(self.pipeline)
+        self.new_keys: dict[str, str] = {}
+        self.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._stop = threading.Event()
+        self._failing = False
+
+    # planning ------------------------------------------------------------------------
+
+    def plan(self) -> list[NodeResult]:
+        """What a run would do, without running or restoring anything."""
+        for name in self.order:
+            decision = self._decide(name, planning=True)
+            status = {"skip": "skipped", "fail": "failed", "cached": "cached", "run": "will run"}[decision.action]
+            reasons = decision.reasons or ([f"will restore {', '.join(decision.restore)}"] if decision.restore else [])
+            result = NodeResult(name, status, reasons, cache_key=decision.key)
+            if decision.action == "cached":
+                result.outputs, result.metrics = decision.entry.outputs, decision.entry.metrics
+                self.overlay.update(decision.entry.outputs)
+            else:
+                self.overlay.update({o: None for o in self.dag.nodes[name].outputs})
+            self.results[name] = result
+        return [self.results[n] for n in self.order]
+
+    # running -------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        """Run the selection; returns the summary (never raises for a failing step)."""
+        start = time.perf_counter()
+        self.listener.on_start(self.order)
+        waiting = {n: len(self.preds[n]) for n in self.order}
+        children: dict[str, list[str]] = {n: [] for n in self.order}
+        for n in self.order:
+            for p in self.preds[n]:
+                children[p].append(n)
+        ready = [n for n in self.order if waiting[n] == 0]
+        running: dict[Future, tuple[str, _Decision]] = {}
+        interrupted = False
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="flowml-step")
+        try:
+            while ready or running:
+                while ready and not self._failing:
+                    name = ready.pop(0)
+                    decision = self._decide(name, planning=False)
+                    if decision.action == "run":
+                        self.listener.on_node_start(name, decision.reasons)
+                        running[pool.submit(self._execute, name, decision)] = (name, decision)
+                        continue
+                    self._finish(self._settle(name, decision))
+                    ready += self._release(name, waiting, children)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: self.order.index(running[f][0])):
+                    name, decision = running.pop(future)
+                    result = self._complete(name, decision, future.result())
+                    self._finish(result)
+                    ready += self._release(name, waiting, children)
+                ready.sort(key=self.order.index)
+        except KeyboardInterrupt:
+            interrupted = True
+            self._interrupt(running)
+        finally:
+            pool.shutdown(wait=True)
+        for name in self.order:
+            if name not in self.results:
+                why = "interrupted" if interrupted else "not started: an earlier step failed"
+                self.results[name] = NodeResult(name, "skipped", [why])
+        self.cache.flush(self.pipeline, self.new_keys)
+        status = "interrupted" if interrupted else (
+            "failed" if any(r.status in ("failed", "killed") for r in self.results.values()) else "success")
+        summary = RunSummary(self.pipeline, status, [self.results[n] for n in self.order],
+                             time.perf_counter() - start, self.run_id)
+        self.listener.on_finish(summary)
+        return summary
+
+    def _release(self, name: str, waiting: dict[str, int], children: dict[str, list[str]]) -> list[str]:
+        """Children of ``name`` that became ready."""
+        out = []
+        for child in children[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                out.append(child)
+        return out
+
+    def _finish(self, result: NodeResult) -> None:
+        self.results[result.name] = result
+        self._failing = self._failing or (result.status == "failed" and not self.options.keep_going)
+        self.listener.on_node_end(result)
+
+    def _interrupt(self, running: dict[Future, tuple[str, _Decision]]) -> None:
+        """Ctrl-C or SIGTERM: stop every running step's process group and record them as killed."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        try:
+            self._stop.set()
+            if self.executor is not None:
+                self.executor.kill_all()
+            for future, (name, decision) in running.items():
+                outcome = future.result()
+                result = self._complete(name, decision, outcome) if not outcome.killed else None
+                self._finish(result or NodeResult(name, "killed", ["interrupted"],
+                                                  duration_s=outcome.duration_s, attempts=1))
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    # one node ------------------------------------------------------------------------
+
+    def _decide(self, name: str, planning: bool) -> _Decision:
+        node = self.dag.nodes[name]
+        for up in self.preds[name]:
+            if self.results[up].status in DONE_BAD:
+                verb = "was skipped" if self.results[up].status == "skipped" else self.results[up].status
+                return _Decision("skip", [f"upstream {up} {verb}"])
+        unknown = [up for up in self.preds[name] if self.results[up].status == "will run"]
+        try:
+            if node.spec.when and not evaluate(node.spec.when, self._resolver(node)):
+                return _Decision("skip", [f"when: {node.spec.when} is false"])
+            command = substitute(node.run, self._resolver(node))
+            env_vars = {k: format_value(v) for k, v in substitute(node.env_vars, self._resolver(node)).items()}
+        except _Unknown:
+            return _Decision("run", [f"upstream {up} will run" for up in unknown])
+        except ConditionError as exc:
+            return _Decision("fail", [str(exc)])
+        manifest = self.cache.manifest(
+            command=command, template=node.spec.run, env_vars=env_vars, params=node.params_used,
+            environment=self._env_fingerprint(node), inputs=node.inputs, outputs=node.outputs,
+            cache_version=node.spec.cache_version,
+            producers={p: ", ".join(w) for p in node.inputs if (w := [x for x in writers_of(self.dag, p) if x != name])},
+            overlay=self.overlay)
+        key = self.cache.key(manifest)
+        decision = _Decision("run", [], manifest, key, command=command, env_vars=env_vars)
+        if not node.cacheable:
+            decision.reasons = ["caching is off for this step"]
+            return decision
+        entry = decision.entry = self.cache.lookup(key)
+        if name in self.forced:
+            decision.reasons = ["forced"]
+            return decision
+        if entry is not None:
+            present, restore, lost = self.cache.outputs_state(entry)
+            if not lost:
+                decision.action, decision.restore, decision.present = "cached", restore, present
+                return decision
+            decision.reasons = [f"output {p} missing and not restorable" for p in lost]
+            return decision
+        previous = self.cache.previous_manifest(self.pipeline, name, self.last_keys)
+        decision.reasons = explain(manifest, previous) or ["cache entry missing"]
+        return decision
+
+    def _resolver(self, node: Node):
+        def resolve(ref: Ref) -> Any:
+            if ref.namespace == "params":
+                return self.dag.pipeline.params[ref.name]
+            if ref.namespace == "matrix":
+                return node.matrix[ref.name]
+            target = self.dag.steps_of(ref.step)[0]
+            result = self.results.get(target)
+            if result is None or result.status == "will run":
+                raise _Unknown(target)
+            if ref.name not in result.metrics:
+                known = ", ".join(sorted(result.metrics)) or "none"
+                raise ConditionError(f"step {target} wrote no metric '{ref.name}' (metrics: {known})")
+            return result.metrics[ref.name]
+
+        return resolve
+
+    def _settle(self, name: str, decision: _Decision) -> NodeResult:
+        """Record a node that does not run: skipped, or cached (restoring what is missing)."""
+        if decision.action in ("skip", "fail"):
+            failed = decision.action == "fail"
+            return NodeResult(name, "failed" if failed else "skipped", decision.reasons,
+                              error=decision.reasons[0] if failed else None)
+        entry = decision.entry
+        start = time.perf_counter()
+        self.cache.restore(entry, decision.restore, decision.present)
+        self.overlay.update(entry.outputs)
+        if self.last_keys.get(name) != entry.key:
+            self.new_keys[name] = entry.key
+        reasons = [f"restored {', '.join(decision.restore)}"] if decision.restore else []
+        return NodeResult(name, "cached", reasons, time.perf_counter() - start, entry.key,
+                          entry.outputs, entry.metrics)
+
+    def _execute(self, name: str, decision: _Decision) -> "_Outcome":
+        """Worker thread: run the process (with retries), then store its outputs."""
+        node = self.dag.nodes[name]
+        env = self.environments[node.spec.env or ""]
+        _clear_outputs(self.dag.pipeline.root, node.outputs)
+        logs = self._log_paths(name)
+        task = Task(name, env.wrap(_argv(decision.command)), self.dag.pipeline.root,
+                    self._process_env(env, decision.env_vars), logs["stdout"], logs["stderr"],
+                    node.spec.timeout)
+        outcome = _Outcome(logs=logs)
+        outcome.process = self._attempts(task, node.spec.retries, outcome)
+        if not outcome.process.ok or self._stop.is_set():
+            return outcome
+        try:
+            outcome.saved, missing = self.cache.save_outputs(node.outputs) if node.cacheable else (
+                self._hash_outputs(node.outputs))
+            if missing:
+                outcome.error = f"declared output{'s' if len(missing) > 1 else ''} not written: {', '.join(missing)}"
+            elif node.metrics:
+                outcome.metrics = read_metrics(self.dag.pipeline.root, node.metrics)
+        except (OSError, ValueError) as exc:
+            outcome.error = str(exc)
+        return outcome
+
+    def _attempts(self, task: Task, retries: int, outcome: "_Outcome") -> ProcessResult:
+        """Run ``task`` up to ``retries + 1`` times with exponential backoff (tenacity)."""
+        from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
+        def attempt() -> ProcessResult:
+            outcome.attempts += 1
+            return self.executor.run(task)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(retries + 1),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            retry=retry_if_result(lambda r: not r.ok and not r.killed and not self._stop.is_set()),
+            sleep=self._stop.wait,
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
+        return retrying(attempt)
+
+    def _hash_outputs(self, outputs: list[str]) -> tuple[dict[str, Content], list[str]]:
+        contents = {p: self.cache.current(p) for p in outputs}
+        return {p: c for p, c in contents.items() if c}, [p for p, c in contents.items() if c is None]
+
+    def _complete(self, name: str, decision: _Decision, outcome: "_Outcome") -> NodeResult:
+        """Main thread: turn a finished process into a result and a cache entry."""
+        proc = outcome.process
+        result = NodeResult(name, "ran", decision.reasons, proc.duration_s, decision.key,
+                            outcome.saved, outcome.metrics, outcome.attempts, logs=outcome.logs)
+        if proc.killed or (self._stop.is_set() and not proc.ok):
+            result.status, result.error = "killed", "interrupted"
+        elif not proc.ok or outcome.error:
+            result.status = "failed"
+            result.error = outcome.error or _failure(proc, self.dag.nodes[name].spec.timeout)
+        if result.status != "ran":
+            return result
+        self.overlay.update(outcome.saved)
+        node = self.dag.nodes[name]
+        if node.cacheable and decision.key:
+            previous = decision.entry or self.cache.lookup(decision.key)
+            if previous is not None and _digests(previous.outputs) != _digests(outcome.saved):
+                changed = sorted(p for p in outcome.saved if previous.outputs.get(p) != outcome.saved[p])
+                result.warnings.append(f"{name} is nondeterministic: same inputs, different {', '.join(changed)}")
+            self.cache.record(self.pipeline, Entry(decision.key, name, decision.manifest, outcome.saved,
+                                                   outcome.metrics, proc.duration_s))
+            self.new_keys[name] = decision.key
+        return result
+
+    # helpers -------------------------------------------------------------------------
+
+    def _environments(self) -> dict[str, Environment]:
+        """One environment object per environment the selection uses ("" is local)."""
+        pipeline = self.dag.pipeline
+        envs: dict[str, Environment] = {"": load_environment("local", "local", None, pipeline.root)}
+        for name in self.order:
+            spec = self.dag.nodes[name].spec
+            if spec.run is None:
+                action = next(a for a in ("project", "register", "deploy") if getattr(spec, a + ("_" if a == "register" else "")))
+                raise SpecError(pipeline.source.problem(
+                    ("steps", self.dag.nodes[name].step, action),
+                    f"'{action}:' steps are not available in this version of flowml yet; use run:"))
+            if spec.env and spec.env not in envs:
+                declared = pipeline.spec.environments[spec.env]
+                try:
+                    envs[spec.env] = load_environment(declared.kind, spec.env, getattr(declared, declared.kind), pipeline.root)
+                except SpecError as exc:
+                    raise SpecError(pipeline.source.problem(("environments", spec.env, declared.kind),
+                                                            exc.problems[0].message)) from None
+        return envs
+
+    def _env_fingerprint(self, node: Node) -> dict[str, str]:
+        env = self.environments[node.spec.env or ""]
+        return {"name": node.spec.env or "local", "fingerprint": env.fingerprint()}
+
+    def _process_env(self, env: Environment, env_vars: dict[str, str]) -> dict[str, str]:
+        variables = base_env()
+        variables.update(env_vars)
+        variables["FLOWML_PIPELINE"] = self.pipeline
+        variables["FLOWML_RUN_ID"] = self.run_id
+        return env.process_env(variables)
+
+    def _log_paths(self, name: str) -> dict[str, str]:
+        folder = os.path.join(self.cache.dir, "logs", self.run_id)
+        os.makedirs(folder, exist_ok=True)
+        safe = re.sub(r"[^A-Za-z0-9_.=,-]+", "_", name)
+        return {s: os.path.join(folder, f"{safe}.{s}") for s in ("stdout", "stderr")}
+
+
+@dataclass
+class _Outcome:
+    logs: dict[str, str]
+    process: ProcessResult | None = None
+    attempts: int = 0
+    saved: dict[str, Content] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _argv(command: str | list[str]) -> list[str]:
+    return ["/bin/sh", "-c", command] if isinstance(command, str) else [str(a) for a in command]
+
+
+def _failure(proc: ProcessResult, timeout: float | None) -> str:
+    if proc.timed_out:
+        return f"timed out after {timeout:g}s"
+    if proc.error:
+        return proc.error
+    if proc.returncode is not None and proc.returncode < 0:
+        return f"killed by signal {-proc.returncode}"
+    return f"exit code {proc.returncode}"
+
+
+def _digests(outputs: dict[str, Content]) -> dict[str, str]:
+    return {p: c.digest for p, c in outputs.items()}
+
+
+def _clear_outputs(root: str, outputs: list[str]) -> None:
+    """Remove stale outputs before a step runs, and make their parent folders."""
+    import shutil
+
+    for out in outputs:
+        path = os.path.join(root, out)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        os.makedirs(os.path.dirname(path) or root, exist_ok=True)
+
+
+def _forced(dag: Dag, names: tuple[str, ...]) -> set[str]:
+    forced: set[str] = set()
+    for name in names:
+        found = dag.steps_of(name)
+        if not found:
+            from flowml.errors import Problem, did_you_mean
+
+            raise SpecError(Problem(f"unknown step '{name}'{did_you_mean(name, list(dag.nodes))}",
+                                    "command line", field="--force"))
+        forced.update(found)
+    return forced
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
