@@ -167,20 +167,25 @@ class Scheduler:
             for p in self.preds[n]:
                 children[p].append(n)
         ready = [n for n in self.order if waiting[n] == 0]
+        runnable: list[tuple[str, _Decision]] = []  # decided to run, waiting for a free slot
         running: dict[Future, tuple[str, _Decision]] = {}
         interrupted = False
-        pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="flowml-step")
+        jobs = max(1, self.options.jobs)
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="flowml-step")
         try:
-            while ready or running:
+            while ready or runnable or running:
                 while ready and not self._failing:
                     name = ready.pop(0)
                     decision = self._decide(name, planning=False)
                     if decision.action == "run":
-                        self.listener.on_node_start(name, decision.reasons)
-                        running[pool.submit(self._execute, name, decision)] = (name, decision)
+                        runnable.append((name, decision))
                         continue
                     self._finish(self._settle(name, decision))
                     ready += self._release(name, waiting, children)
+                while runnable and len(running) < jobs and not self._failing:
+                    name, decision = runnable.pop(0)
+                    self.listener.on_node_start(name, decision.reasons)
+                    running[pool.submit(self._execute, name, decision)] = (name, decision)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -13,6 +13,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from flowml.errors import Problem, SpecError, did_you_mean
+from flowml.spec.conditions import ConditionError, parse_condition
 from flowml.spec.interpolate import RefSyntaxError, refs_in
 from flowml.spec.models import Pipeline, Step
 from flowml.spec.yamlsource import SourceMap, load_yaml
@@ -160,6 +161,11 @@ def _check_references(spec: Pipeline, source: SourceMap) -> None:
         base = ("steps", name)
         for field in REF_FIELDS:
             problems += _check_field_refs(spec, name, step, field, base + (field,), source)
+        if step.when is not None:
+            try:
+                parse_condition(step.when)
+            except (ConditionError, RefSyntaxError) as exc:
+                problems.append(source.problem(base + ("when",), str(exc)))
         if step.env is not None and step.env not in spec.environments:
             known = list(spec.environments)
             problems.append(source.problem(base + ("env",), f"unknown environment '{step.env}'"

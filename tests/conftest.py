@@ -1,0 +1,64 @@
+"""Shared fixtures: a project folder with a pipeline.yaml, and the CLI run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self):
+        return json.loads(self.out)
+
+
+class Project:
+    """A throwaway project: write files, run ``flowml`` in it, read what it wrote."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def pipeline(self, text: str) -> Path:
+        return self.write("pipeline.yaml", text)
+
+    def read(self, rel: str) -> str:
+        return (self.root / rel).read_text()
+
+    def flowml(self, *args: str, timeout: float = 120, env: dict | None = None) -> Result:
+        """Run ``python -m flowml ARGS`` in the project folder (no terminal, so plain output)."""
+        proc = subprocess.run([sys.executable, "-m", "flowml", *args], cwd=self.root, capture_output=True,
+                              text=True, timeout=timeout, env={**os.environ, "CI": "1", **(env or {})})
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def run_json(self, *args: str, **kw) -> dict:
+        """``flowml run --json ARGS``; returns {node name: step record} plus the whole summary."""
+        res = self.flowml("run", "--json", *args, **kw)
+        assert res.out, f"no JSON on stdout (exit {res.code}): {res.err}"
+        summary = res.json
+        summary["by_name"] = {s["name"]: s for s in summary["steps"]}
+        summary["code"] = res.code
+        summary["stderr"] = res.err
+        return summary
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
