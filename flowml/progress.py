@@ -81,6 +81,7 @@ class LiveProgress(Listener):
 
     def _table(self):
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(show_header=False, box=None, pad_edge=False)
         now = time.perf_counter()
@@ -88,7 +89,8 @@ class LiveProgress(Listener):
             if state == "running":
                 duration = now - self.started[name]
             shown = "" if duration is None else f"{duration:6.1f}s"
-            table.add_row(f"[{_STYLE.get(state, '')}]{state:8}[/]", name, shown, f"[dim]{note}[/]")
+            # Text, not markup: step names such as train[alpha=0.1] look like markup tags.
+            table.add_row(Text(f"{state:8}", style=_STYLE.get(state, "")), Text(name), shown, Text(note, style="dim"))
         return table
 
 

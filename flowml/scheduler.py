@@ -23,6 +23,7 @@ from typing import Any
 from flowml.cache.hashing import Content
 from flowml.cache.index import Entry
 from flowml.cache.keys import explain
+from flowml.cache.locks import NodeLock
 from flowml.cache.store import ProjectCache, read_metrics
 from flowml.dag import Dag, select, writers_of
 from flowml.environments import Environment, base_env, load_environment
@@ -235,7 +236,9 @@ class Scheduler:
                 self.executor.kill_all()
             for future, (name, decision) in running.items():
                 outcome = future.result()
-                result = self._complete(name, decision, outcome) if not outcome.killed else None
+                if outcome.process.killed:
+                    outcome.lock.release()
+                result = self._complete(name, decision, outcome) if not outcome.process.killed else None
                 self._finish(result or NodeResult(name, "killed", ["interrupted"],
                                                   duration_s=outcome.duration_s, attempts=1))
         finally:
@@ -323,12 +326,24 @@ class Scheduler:
         """Worker thread: run the process (with retries), then store its outputs."""
         node = self.dag.nodes[name]
         env = self.environments[node.spec.env or ""]
-        _clear_outputs(self.dag.pipeline.root, node.outputs)
         logs = self._log_paths(name)
+        outcome = _Outcome(logs=logs, lock=self.cache.node_lock(name))
+        if not outcome.lock.acquire(self._stop):
+            outcome.process = ProcessResult(None, 0.0, killed=True)
+            return outcome
+        if node.cacheable and decision.key and name not in self.forced:
+            outcome.peer_entry = self.cache.peek(decision.key)  # a concurrent run may have just made it
+            if outcome.peer_entry is not None:
+                outcome.process = ProcessResult(0, 0.0)
+                return outcome
+        try:
+            _clear_outputs(self.dag.pipeline.root, node.outputs)
+        except OSError as exc:
+            outcome.process = ProcessResult(None, 0.0, error=f"cannot clear old outputs: {exc}")
+            return outcome
         task = Task(name, env.wrap(_argv(decision.command)), self.dag.pipeline.root,
                     self._process_env(env, decision.env_vars), logs["stdout"], logs["stderr"],
                     node.spec.timeout)
-        outcome = _Outcome(logs=logs)
         outcome.process = self._attempts(task, node.spec.retries, outcome)
         if not outcome.process.ok or self._stop.is_set():
             return outcome
@@ -365,7 +380,19 @@ class Scheduler:
         return {p: c for p, c in contents.items() if c}, [p for p, c in contents.items() if c is None]
 
     def _complete(self, name: str, decision: _Decision, outcome: "_Outcome") -> NodeResult:
-        """Main thread: turn a finished process into a result and a cache entry."""
+        """Main thread: turn a finished process into a result and a cache entry; frees the node's lock."""
+        try:
+            if outcome.peer_entry is not None:
+                present, restore, _ = self.cache.outputs_state(outcome.peer_entry)
+                peer = _Decision("cached", [], entry=outcome.peer_entry, restore=restore, present=present)
+                result = self._settle(name, peer)
+                result.reasons.insert(0, "made by a concurrent run")
+                return result
+            return self._record(name, decision, outcome)
+        finally:
+            outcome.lock.release()
+
+    def _record(self, name: str, decision: _Decision, outcome: "_Outcome") -> NodeResult:
         proc = outcome.process
         result = NodeResult(name, "ran", decision.reasons, proc.duration_s, decision.key,
                             outcome.saved, outcome.metrics, outcome.attempts, logs=outcome.logs)
@@ -431,11 +458,13 @@ class Scheduler:
 @dataclass
 class _Outcome:
     logs: dict[str, str]
+    lock: NodeLock
     process: ProcessResult | None = None
     attempts: int = 0
     saved: dict[str, Content] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    peer_entry: Entry | None = None
 
 
 def _argv(command: str | list[str]) -> list[str]:

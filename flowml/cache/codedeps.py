@@ -24,7 +24,7 @@ Entry = tuple[str, str]  # ("script", path) or ("module", dotted.name)
 
 def python_entries(command: str | list[str] | None) -> list[Entry]:
     """The scripts and modules that the python invocations in ``command`` start."""
-    if command is None:
+    if command is None or "python" not in str(command):
         return []
     if isinstance(command, list):
         segments = [command]

@@ -16,6 +16,7 @@ from flowml.cache.codedeps import code_files, imports_of, python_entries
 from flowml.cache.hashing import Content, StatMemo, content_of, tree_digest, walk_files
 from flowml.cache.index import CacheIndex, Entry
 from flowml.cache.keys import make_key
+from flowml.cache.locks import NodeLock
 from flowml.cache.objects import ObjectStore
 
 STORE_DIR = ".flowml"
@@ -30,7 +31,8 @@ class ProjectCache:
     def __init__(self, root: str) -> None:
         self.root = root
         self.dir = os.path.join(root, STORE_DIR)
-        self.index = CacheIndex(os.path.join(self.dir, "flowml.db"))
+        self.index_path = os.path.join(self.dir, "flowml.db")
+        self.index = CacheIndex(self.index_path)
         self.objects = ObjectStore(os.path.join(self.dir, "cache", "objects"))
         self.memo = StatMemo(self.index.load_stat_memo())
         self._imports: dict[str, list] = {}
@@ -160,6 +162,18 @@ class ProjectCache:
 
     def lookup(self, key: str | None) -> Entry | None:
         return self.index.get(key) if key else None
+
+    def node_lock(self, name: str) -> NodeLock:
+        """A cross-process lock held while ``name`` runs and until its entry is recorded."""
+        return NodeLock(os.path.join(self.dir, "locks"), name)
+
+    def peek(self, key: str) -> Entry | None:
+        """Look ``key`` up on a fresh connection (safe from a worker thread)."""
+        index = CacheIndex(self.index_path)
+        try:
+            return index.get(key)
+        finally:
+            index.close()
 
     def record(self, pipeline: str, entry: Entry) -> None:
         with self.index.transaction():
