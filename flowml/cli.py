@@ -96,27 +96,20 @@ def _plan(pipeline, params, options, as_json: bool) -> None:
 
 
 class _scheduler:
-    """Load, build the DAG, open the cache; closes the cache on exit."""
+    """Load, build the DAG and a scheduler (which opens the cache); closes the cache on exit."""
 
     def __init__(self, pipeline, params, options, executor=None, listener=None) -> None:
-        from flowml.cache.store import ProjectCache
         from flowml.dag import build_dag
         from flowml.scheduler import Scheduler
         from flowml.spec import load_pipeline
 
-        dag = build_dag(load_pipeline(pipeline, params))
-        self.cache = ProjectCache(dag.pipeline.root)
-        try:
-            self.scheduler = Scheduler(dag, self.cache, executor, options, listener)
-        except BaseException:
-            self.cache.close()
-            raise
+        self.scheduler = Scheduler(build_dag(load_pipeline(pipeline, params)), None, executor, options, listener)
 
     def __enter__(self):
         return self.scheduler
 
     def __exit__(self, *exc) -> None:
-        self.cache.close()
+        self.scheduler.cache.close()
 
 
 @cli.command()

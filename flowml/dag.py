@@ -186,9 +186,12 @@ def render_text(dag: Dag) -> str:
 
 def render_dot(dag: Dag) -> str:
     """Graphviz DOT."""
-    lines = [f'digraph "{dag.pipeline.spec.name}" {{', "  rankdir=LR;", "  node [shape=box];"]
-    lines += [f'  "{n}";' for n in dag.order()]
-    lines += [f'  "{a}" -> "{b}";' for a, b in sorted(dag.graph.edges)]
+    def q(name: str) -> str:
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [f"digraph {q(dag.pipeline.spec.name)} {{", "  rankdir=LR;", "  node [shape=box];"]
+    lines += [f"  {q(n)};" for n in dag.order()]
+    lines += [f"  {q(a)} -> {q(b)};" for a, b in sorted(dag.graph.edges)]
     return "\n".join(lines + ["}"])
 
 

@@ -120,9 +120,11 @@ class _Unknown(Exception):
 class Scheduler:
     """Runs (or plans) the selected part of a pipeline."""
 
-    def __init__(self, dag: Dag, cache: ProjectCache, executor: Executor | None = None,
+    def __init__(self, dag: Dag, cache: ProjectCache | None = None, executor: Executor | None = None,
                  options: RunOptions | None = None, listener: Listener | None = None) -> None:
-        self.dag, self.cache, self.executor = dag, cache, executor
+        """Check the selection and environments, then open the cache (``.flowml/`` next to the
+        pipeline unless ``cache`` is given), so that bad input never creates a store."""
+        self.dag, self.executor = dag, executor
         self.options = options or RunOptions()
         self.listener = listener or Listener()
         self.pipeline = dag.pipeline.spec.name
@@ -131,9 +133,10 @@ class Scheduler:
         selected = set(self.order)
         self.preds = {n: [p for p in dag.graph.predecessors(n) if p in selected] for n in self.order}
         self.environments = self._environments()
+        self.cache = cache or ProjectCache(dag.pipeline.root)
         self.results: dict[str, NodeResult] = {}
         self.overlay: dict[str, Content | None] = {}
-        self.last_keys = cache.index.last_keys(self.pipeline)
+        self.last_keys = self.cache.index.last_keys(self.pipeline)
         self.new_keys: dict[str, str] = {}
         self.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._stop = threading.Event()
@@ -240,7 +243,7 @@ class Scheduler:
                     outcome.lock.release()
                 result = self._complete(name, decision, outcome) if not outcome.process.killed else None
                 self._finish(result or NodeResult(name, "killed", ["interrupted"],
-                                                  duration_s=outcome.duration_s, attempts=1))
+                                                  duration_s=outcome.process.duration_s, attempts=1))
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
@@ -331,7 +334,7 @@ class Scheduler:
         if not outcome.lock.acquire(self._stop):
             outcome.process = ProcessResult(None, 0.0, killed=True)
             return outcome
-        if node.cacheable and decision.key and name not in self.forced:
+        if node.cacheable and decision.key and decision.entry is None and name not in self.forced:
             outcome.peer_entry = self.cache.peek(decision.key)  # a concurrent run may have just made it
             if outcome.peer_entry is not None:
                 outcome.process = ProcessResult(0, 0.0)

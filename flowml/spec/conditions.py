@@ -50,6 +50,9 @@ def parse_condition(text: str) -> tuple[ast.Expression, dict[str, Ref]]:
                                  *_COMPARE)):
             raise ConditionError(f"invalid condition {text!r}: {type(node).__name__} is not allowed "
                                  "(use comparisons, and, or, not and literals)")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and any(n in node.value for n in refs):
+            raise ConditionError(f"invalid condition {text!r}: a reference inside quotes is not substituted; "
+                                 "write it unquoted, e.g. ${params.mode} == 'full'")
         if isinstance(node, ast.Name) and node.id not in refs and node.id not in _NAMES:
             raise ConditionError(f"invalid condition {text!r}: unknown name '{node.id}'")
     return tree, refs

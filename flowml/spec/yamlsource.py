@@ -58,16 +58,17 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     Raises:
         SpecError: on a syntax error or a duplicate key, with its position.
     """
+    smap = SourceMap(file)
     try:
         node = yaml.compose(text, Loader=_Loader)
+        return (None if node is None else _convert(node, (), smap)), smap
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise SpecError(Problem(f"invalid YAML: {exc.problem or exc.context}", file, line, col)) from None
-    smap = SourceMap(file)
-    if node is None:
-        return None, smap
-    return _convert(node, (), smap), smap
+    except yaml.YAMLError as exc:  # e.g. a ReaderError for a NUL byte: no mark attribute
+        raise SpecError(Problem(f"invalid YAML: {exc}", file)) from None
+
 
 
 _scalars = yaml.constructor.SafeConstructor()
@@ -92,4 +93,9 @@ def _convert(node: yaml.Node, path: Path_, smap: SourceMap) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (i,), smap) for i, item in enumerate(node.value)]
-    return _scalars.construct_object(node, deep=True)
+    try:
+        return _scalars.construct_object(node, deep=True)
+    except (ValueError, TypeError) as exc:
+        mark = node.start_mark
+        raise yaml.MarkedYAMLError(problem=f"cannot read {node.value!r} as {node.tag}: {exc}",
+                                   problem_mark=mark) from None
