@@ -83,7 +83,7 @@ def status(pipeline, params, targets, from_, as_json):
 
 def _plan(pipeline, params, options, as_json: bool) -> None:
     with _scheduler(pipeline, params, options) as scheduler:
-        results = scheduler.plan()
+        results = scheduler.preview()
     if as_json:
         import json
 
@@ -96,20 +96,41 @@ def _plan(pipeline, params, options, as_json: bool) -> None:
 
 
 class _scheduler:
-    """Load, build the DAG and a scheduler (which opens the cache); closes the cache on exit."""
+    """Open the pipeline's plan and a scheduler on it (which opens the cache); closes the cache on exit."""
 
     def __init__(self, pipeline, params, options, executor=None, listener=None) -> None:
-        from flowml.dag import build_dag
+        from flowml.plan import write_plan
         from flowml.scheduler import Scheduler
-        from flowml.spec import load_pipeline
 
-        self.scheduler = Scheduler(build_dag(load_pipeline(pipeline, params)), None, executor, options, listener)
+        plan, key = _open_plan(pipeline, params, options.targets, options.from_)
+        self.scheduler = Scheduler(plan, None, executor, options, listener)
+        if key is not None:
+            write_plan(plan, key)
 
     def __enter__(self):
         return self.scheduler
 
     def __exit__(self, *exc) -> None:
         self.scheduler.cache.close()
+
+
+def _open_plan(pipeline, params, targets, from_):
+    """The plan stored for this invocation, or one compiled now with the key to store it under.
+
+    Compiling imports pydantic and networkx; reading a stored plan imports neither.
+    """
+    from flowml.plan import plan_key, read_plan
+
+    found = plan_key(pipeline, params, targets, from_)
+    if found is not None:
+        plan = read_plan(*found)
+        if plan is not None:
+            return plan, None
+    from flowml.dag import build_dag, compile_plan
+    from flowml.spec.load import load_pipeline
+
+    plan = compile_plan(build_dag(load_pipeline(pipeline, params)), targets, from_)
+    return plan, found[1] if found else None
 
 
 @cli.command()
@@ -120,7 +141,7 @@ class _scheduler:
 def dag(pipeline, params, fmt):
     """Print the DAG of PIPELINE (text, DOT or Mermaid)."""
     from flowml import dag as dag_mod
-    from flowml.spec import load_pipeline
+    from flowml.spec.load import load_pipeline
 
     graph = dag_mod.build_dag(load_pipeline(pipeline, params))
     render = {"dot": dag_mod.render_dot, "mermaid": dag_mod.render_mermaid}.get(fmt, dag_mod.render_text)

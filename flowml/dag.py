@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import networkx as nx
 
 from flowml.errors import Problem, SpecError, did_you_mean
-from flowml.spec.expand import Node, expand
+from flowml.plan import Plan
+from flowml.spec.expand import expand
+from flowml.spec.node import Node
 from flowml.spec.load import LoadedPipeline
 
 
@@ -75,7 +77,7 @@ def build_dag(pipeline: LoadedPipeline) -> Dag:
                     ("steps", node.step, "inputs", i),
                     f"input '{path}' does not exist and no step writes it{did_you_mean(path, producers)}"))
             graph.add_edges_from((w, node.name) for w in writers)
-        for need in node.spec.needs:
+        for need in node.needs:
             graph.add_edges_from((n, node.name) for n in nodes if nodes[n].step == need)
         for ref in sorted(node.upstream_refs):
             targets = [ref] if ref in nodes else [n for n in nodes if nodes[n].step == ref]
@@ -116,7 +118,7 @@ def _producers(pipeline: LoadedPipeline, nodes: dict[str, Node]) -> dict[str, st
 
 def _index(node: Node, i: int) -> int | str:
     """The outputs index in the file, or ``metrics`` for the implicit metrics output."""
-    return i if i < len(node.spec.outputs) else "metrics"
+    return i if i < node.declared_outputs else "metrics"
 
 
 def _writers(path: str, producers: dict[str, str], outputs_sorted: list[str]) -> set[str]:
@@ -204,6 +206,27 @@ def render_mermaid(dag: Dag) -> str:
     return "\n".join(lines)
 
 
-def writers_of(dag: Dag, path: str) -> list[str]:
-    """Names of the nodes whose outputs overlap ``path`` (sorted)."""
-    return sorted(_writers(path, dag.producers, dag.outputs_sorted))
+def compile_plan(dag: Dag, targets=(), from_=()) -> Plan:
+    """The plain-data plan of the selected nodes (see :mod:`flowml.plan`).
+
+    Raises:
+        SpecError: for an unknown ``--target`` or ``--from``.
+    """
+    order = select(dag, targets, from_)
+    chosen = set(order)
+    spec = dag.pipeline.spec
+    producers, required = {}, set()
+    for name in order:
+        node = dag.nodes[name]
+        producers[name] = {}
+        for path in node.inputs:
+            writers = sorted(_writers(path, dag.producers, dag.outputs_sorted) - {name})
+            if writers:
+                producers[name][path] = ", ".join(writers)
+            elif not _writes(node, path):
+                required.add(path)
+    environments = {n: {"kind": e.kind, "config": getattr(e, e.kind).model_dump()} for n, e in spec.environments.items()}
+    return Plan(spec.name, dag.pipeline.path, dag.pipeline.root, dag.pipeline.params, environments,
+                {n: dag.nodes[n] for n in order},
+                {n: [p for p in dag.graph.predecessors(n) if p in chosen] for n in order},
+                producers, {n: node.step for n, node in dag.nodes.items()}, sorted(required))

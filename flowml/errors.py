@@ -67,6 +67,14 @@ class StoreError(FlowmlError):
     """The cache store or its database cannot be used (exit code 1)."""
 
 
+def display_path(path: str) -> str:
+    """``path`` relative to the working folder when that reads better, else absolute."""
+    import os
+
+    rel = os.path.relpath(path)
+    return path if rel.startswith("../..") else rel
+
+
 def did_you_mean(word: str, choices) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)

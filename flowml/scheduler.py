@@ -4,7 +4,7 @@ retries, times out, stops cleanly on failure or Ctrl-C, and records cache entrie
 The loop itself is small: :meth:`Scheduler._decide` says what to do with a node whose
 upstream is done, worker threads run processes through an :class:`Executor`, and
 every database write happens on the main thread after a node finishes. Progress display
-hangs on a :class:`Listener`. A plan (``flowml status``, ``--dry-run``) walks the same
+hangs on a :class:`Listener`. A preview (``flowml status``, ``--dry-run``) walks the same
 decisions without running anything, treating outputs of steps that would run as unknown.
 """
 
@@ -25,12 +25,12 @@ from flowml.cache.index import Entry
 from flowml.cache.keys import explain
 from flowml.cache.locks import NodeLock
 from flowml.cache.store import ProjectCache, read_metrics
-from flowml.dag import Dag, select, writers_of
+from flowml.plan import Plan
 from flowml.environments import Environment, base_env, load_environment
-from flowml.errors import SpecError
+from flowml.errors import Problem, SpecError, did_you_mean
 from flowml.executors import Executor, ProcessResult, Task
 from flowml.spec.conditions import ConditionError, evaluate
-from flowml.spec.expand import Node
+from flowml.spec.node import Node
 from flowml.spec.interpolate import Ref, format_value, substitute
 
 DONE_BAD = ("failed", "killed", "skipped")
@@ -120,20 +120,19 @@ class _Unknown(Exception):
 class Scheduler:
     """Runs (or plans) the selected part of a pipeline."""
 
-    def __init__(self, dag: Dag, cache: ProjectCache | None = None, executor: Executor | None = None,
+    def __init__(self, plan: Plan, cache: ProjectCache | None = None, executor: Executor | None = None,
                  options: RunOptions | None = None, listener: Listener | None = None) -> None:
         """Check the selection and environments, then open the cache (``.flowml/`` next to the
         pipeline unless ``cache`` is given), so that bad input never creates a store."""
-        self.dag, self.executor = dag, executor
+        self.plan, self.executor = plan, executor
         self.options = options or RunOptions()
         self.listener = listener or Listener()
-        self.pipeline = dag.pipeline.spec.name
-        self.order = select(dag, self.options.targets, self.options.from_)
-        self.forced = set(dag.nodes) if self.options.force_all else _forced(dag, self.options.force)
-        selected = set(self.order)
-        self.preds = {n: [p for p in dag.graph.predecessors(n) if p in selected] for n in self.order}
+        self.pipeline = plan.name
+        self.order = plan.order
+        self.preds = plan.preds
+        self.forced = set(self.order) if self.options.force_all else _forced(plan, self.options.force)
         self.environments = self._environments()
-        self.cache = cache or ProjectCache(dag.pipeline.root)
+        self.cache = cache or ProjectCache(plan.root)
         self.results: dict[str, NodeResult] = {}
         self.overlay: dict[str, Content | None] = {}
         self.last_keys = self.cache.index.last_keys(self.pipeline)
@@ -144,7 +143,7 @@ class Scheduler:
 
     # planning ------------------------------------------------------------------------
 
-    def plan(self) -> list[NodeResult]:
+    def preview(self) -> list[NodeResult]:
         """What a run would do, without running or restoring anything."""
         for name in self.order:
             decision = self._decide(name, planning=True)
@@ -155,7 +154,7 @@ class Scheduler:
                 result.outputs, result.metrics = decision.entry.outputs, decision.entry.metrics
                 self.overlay.update(decision.entry.outputs)
             else:
-                self.overlay.update({o: None for o in self.dag.nodes[name].outputs})
+                self.overlay.update({o: None for o in self.plan.nodes[name].outputs})
             self.results[name] = result
         return [self.results[n] for n in self.order]
 
@@ -251,15 +250,15 @@ class Scheduler:
     # one node ------------------------------------------------------------------------
 
     def _decide(self, name: str, planning: bool) -> _Decision:
-        node = self.dag.nodes[name]
+        node = self.plan.nodes[name]
         for up in self.preds[name]:
             if self.results[up].status in DONE_BAD:
                 verb = "was skipped" if self.results[up].status == "skipped" else self.results[up].status
                 return _Decision("skip", [f"upstream {up} {verb}"])
         unknown = [up for up in self.preds[name] if self.results[up].status == "will run"]
         try:
-            if node.spec.when and not evaluate(node.spec.when, self._resolver(node)):
-                return _Decision("skip", [f"when: {node.spec.when} is false"])
+            if node.when and not evaluate(node.when, self._resolver(node)):
+                return _Decision("skip", [f"when: {node.when} is false"])
             command = substitute(node.run, self._resolver(node))
             env_vars = {k: format_value(v) for k, v in substitute(node.env_vars, self._resolver(node)).items()}
         except _Unknown:
@@ -267,10 +266,9 @@ class Scheduler:
         except ConditionError as exc:
             return _Decision("fail", [str(exc)])
         manifest = self.cache.manifest(
-            command=command, template=node.spec.run, env_vars=env_vars, params=node.params_used,
+            command=command, template=node.template, env_vars=env_vars, params=node.params_used,
             environment=self._env_fingerprint(node), inputs=node.inputs, outputs=node.outputs,
-            cache_version=node.spec.cache_version,
-            producers={p: ", ".join(w) for p in node.inputs if (w := [x for x in writers_of(self.dag, p) if x != name])},
+            cache_version=node.cache_version, producers=self.plan.producers[name],
             overlay=self.overlay)
         key = self.cache.key(manifest)
         decision = _Decision("run", [], manifest, key, command=command, env_vars=env_vars)
@@ -295,10 +293,10 @@ class Scheduler:
     def _resolver(self, node: Node):
         def resolve(ref: Ref) -> Any:
             if ref.namespace == "params":
-                return self.dag.pipeline.params[ref.name]
+                return self.plan.params[ref.name]
             if ref.namespace == "matrix":
                 return node.matrix[ref.name]
-            target = self.dag.steps_of(ref.step)[0]
+            target = self.plan.steps_of(ref.step)[0]
             result = self.results.get(target)
             if result is None or result.status == "will run":
                 raise _Unknown(target)
@@ -327,8 +325,8 @@ class Scheduler:
 
     def _execute(self, name: str, decision: _Decision) -> "_Outcome":
         """Worker thread: run the process (with retries), then store its outputs."""
-        node = self.dag.nodes[name]
-        env = self.environments[node.spec.env or ""]
+        node = self.plan.nodes[name]
+        env = self.environments[node.env or ""]
         logs = self._log_paths(name)
         outcome = _Outcome(logs=logs, lock=self.cache.node_lock(name))
         if not outcome.lock.acquire(self._stop):
@@ -340,14 +338,14 @@ class Scheduler:
                 outcome.process = ProcessResult(0, 0.0)
                 return outcome
         try:
-            _clear_outputs(self.dag.pipeline.root, node.outputs)
+            _clear_outputs(self.plan.root, node.outputs)
         except OSError as exc:
             outcome.process = ProcessResult(None, 0.0, error=f"cannot clear old outputs: {exc}")
             return outcome
-        task = Task(name, env.wrap(_argv(decision.command)), self.dag.pipeline.root,
+        task = Task(name, env.wrap(_argv(decision.command)), self.plan.root,
                     self._process_env(env, decision.env_vars), logs["stdout"], logs["stderr"],
-                    node.spec.timeout)
-        outcome.process = self._attempts(task, node.spec.retries, outcome)
+                    node.timeout)
+        outcome.process = self._attempts(task, node.retries, outcome)
         if not outcome.process.ok or self._stop.is_set():
             return outcome
         try:
@@ -356,7 +354,7 @@ class Scheduler:
             if missing:
                 outcome.error = f"declared output{'s' if len(missing) > 1 else ''} not written: {', '.join(missing)}"
             elif node.metrics:
-                outcome.metrics = read_metrics(self.dag.pipeline.root, node.metrics)
+                outcome.metrics = read_metrics(self.plan.root, node.metrics)
         except (OSError, ValueError) as exc:
             outcome.error = str(exc)
         return outcome
@@ -403,11 +401,11 @@ class Scheduler:
             result.status, result.error = "killed", "interrupted"
         elif not proc.ok or outcome.error:
             result.status = "failed"
-            result.error = outcome.error or _failure(proc, self.dag.nodes[name].spec.timeout)
+            result.error = outcome.error or _failure(proc, self.plan.nodes[name].timeout)
         if result.status != "ran":
             return result
         self.overlay.update(outcome.saved)
-        node = self.dag.nodes[name]
+        node = self.plan.nodes[name]
         if node.cacheable and decision.key:
             previous = decision.entry or self.cache.lookup(decision.key)
             if previous is not None and _digests(previous.outputs) != _digests(outcome.saved):
@@ -422,27 +420,24 @@ class Scheduler:
 
     def _environments(self) -> dict[str, Environment]:
         """One environment object per environment the selection uses ("" is local)."""
-        pipeline = self.dag.pipeline
-        envs: dict[str, Environment] = {"": load_environment("local", "local", None, pipeline.root)}
-        for name in self.order:
-            spec = self.dag.nodes[name].spec
-            if spec.run is None:
-                action = next(a for a in ("project", "register", "deploy") if getattr(spec, a + ("_" if a == "register" else "")))
-                raise SpecError(pipeline.source.problem(
-                    ("steps", self.dag.nodes[name].step, action),
-                    f"'{action}:' steps are not available in this version of flowml yet; use run:"))
-            if spec.env and spec.env not in envs:
-                declared = pipeline.spec.environments[spec.env]
+        plan = self.plan
+        envs: dict[str, Environment] = {"": load_environment("local", "local", None, plan.root)}
+        for node in plan.nodes.values():
+            if node.action != "run":
+                raise SpecError(plan.problem(("steps", node.step, node.action),
+                                             f"'{node.action}:' steps are not available in this version of flowml yet; use run:"))
+            if node.env and node.env not in envs:
+                declared = plan.environments[node.env]
                 try:
-                    envs[spec.env] = load_environment(declared.kind, spec.env, getattr(declared, declared.kind), pipeline.root)
+                    envs[node.env] = load_environment(declared["kind"], node.env, declared["config"], plan.root)
                 except SpecError as exc:
-                    raise SpecError(pipeline.source.problem(("environments", spec.env, declared.kind),
-                                                            exc.problems[0].message)) from None
+                    raise SpecError(plan.problem(("environments", node.env, declared["kind"]),
+                                                 exc.problems[0].message)) from None
         return envs
 
     def _env_fingerprint(self, node: Node) -> dict[str, str]:
-        env = self.environments[node.spec.env or ""]
-        return {"name": node.spec.env or "local", "fingerprint": env.fingerprint()}
+        env = self.environments[node.env or ""]
+        return {"name": node.env or "local", "fingerprint": env.fingerprint()}
 
     def _process_env(self, env: Environment, env_vars: dict[str, str]) -> dict[str, str]:
         variables = base_env()
@@ -501,16 +496,14 @@ def _clear_outputs(root: str, outputs: list[str]) -> None:
         os.makedirs(os.path.dirname(path) or root, exist_ok=True)
 
 
-def _forced(dag: Dag, names: tuple[str, ...]) -> set[str]:
+def _forced(plan: Plan, names: tuple[str, ...]) -> set[str]:
     forced: set[str] = set()
     for name in names:
-        found = dag.steps_of(name)
+        found = plan.steps_of(name)
         if not found:
-            from flowml.errors import Problem, did_you_mean
-
-            raise SpecError(Problem(f"unknown step '{name}'{did_you_mean(name, list(dag.nodes))}",
+            raise SpecError(Problem(f"unknown step '{name}'{did_you_mean(name, list(plan.all_nodes))}",
                                     "command line", field="--force"))
-        forced.update(found)
+        forced.update(n for n in found if n in plan.nodes)
     return forced
 
 

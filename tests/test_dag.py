@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from flowml.dag import build_dag, render_dot, render_mermaid, render_text, select, writers_of
+from flowml.dag import build_dag, compile_plan, render_dot, render_mermaid, render_text, select
 from flowml.errors import SpecError
 from flowml.spec.load import load_pipeline
 
@@ -82,7 +82,7 @@ def test_folder_input_waits_for_writers_under_it(project):
             inputs: [models/]
         """)
     assert edges(dag) == {("a", "report"), ("b", "report")}, "models2/ and models.txt are not under models/"
-    assert writers_of(dag, "models") == ["a", "b"]
+    assert compile_plan(dag).producers["report"] == {"models": "a, b"}
 
 
 def test_prefix_of_a_name_is_not_a_folder(project):

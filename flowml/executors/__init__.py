@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 
 from flowml.errors import Problem, SpecError
 
@@ -65,6 +64,8 @@ def load_executor(kind: str, **options) -> Executor:
     """
     target = BUILTIN.get(kind)
     if target is None:
+        from importlib.metadata import entry_points  # only for plugins: it costs ~10 ms to import
+
         found = [ep for ep in entry_points(group="flowml.executors") if ep.name == kind]
         if not found:
             raise SpecError(Problem(f"executor '{kind}' is not installed (built in: local; "

@@ -1,6 +1,5 @@
-"""The pipeline descriptor: pydantic models of pipeline.yaml, loading, interpolation, errors with file:line."""
+"""The pipeline descriptor: pydantic models of pipeline.yaml, loading, interpolation, errors with file:line.
 
-from flowml.spec.load import load_pipeline
-from flowml.spec.models import Pipeline, Step
-
-__all__ = ["Pipeline", "Step", "load_pipeline"]
+Nothing is re-exported here on purpose: ``flowml.spec.node`` and ``flowml.spec.conditions``
+must stay importable without pulling in pydantic (see ``flowml.plan``).
+"""

@@ -9,34 +9,13 @@ from __future__ import annotations
 
 import itertools
 import posixpath
-from dataclasses import dataclass, field
 from typing import Any
 
 from flowml.errors import Problem, SpecError
 from flowml.spec.interpolate import Ref, format_value, refs_in, substitute
 from flowml.spec.load import LoadedPipeline
 from flowml.spec.models import Step
-
-
-@dataclass
-class Node:
-    """One executable unit: a step, or one combination of a matrix step."""
-
-    name: str  # "train" or "train[alpha=0.1]"
-    step: str  # the step it comes from
-    spec: Step
-    matrix: dict[str, Any]
-    run: str | list[str] | None  # params and matrix substituted; ${steps...} kept
-    inputs: list[str]  # normalized, relative to the pipeline root (or absolute)
-    outputs: list[str]  # normalized, relative to the pipeline root, metrics file included
-    env_vars: dict[str, Any]
-    params_used: dict[str, Any]
-    metrics: str | None = None  # normalized path of the metrics file, also in outputs
-    upstream_refs: set[str] = field(default_factory=set)  # node or step names read via ${steps...}
-
-    @property
-    def cacheable(self) -> bool:
-        return self.spec.cache_version is not None
+from flowml.spec.node import Node
 
 
 def expand(pipeline: LoadedPipeline) -> list[Node]:
@@ -110,8 +89,12 @@ def _node(pipeline: LoadedPipeline, name: str, step: Step, combo: dict[str, Any]
         metrics = _path(pipeline, substitute(step.metrics, resolve), base + ("metrics",), output=True)
         if not any(metrics == o or metrics.startswith(o + "/") for o in outputs):
             outputs.append(metrics)
-    upstream = {ref.step for ref in refs_in([step.run, step.env_vars, step.when]) if ref.namespace == "steps"}
-    return Node(node_name(name, combo), name, step, combo, run, inputs, outputs, env_vars, used, metrics, upstream)
+    upstream = sorted({ref.step for ref in refs_in([step.run, step.env_vars, step.when]) if ref.namespace == "steps"})
+    action = next(a for a in ("run", "project", "register_", "deploy") if getattr(step, a) is not None).rstrip("_")
+    return Node(node_name(name, combo), name, action, step.run, run, inputs, outputs, env_vars, used,
+                matrix=combo, env=step.env, needs=list(step.needs), retries=step.retries, timeout=step.timeout,
+                cache_version=step.cache_version, when=step.when, metrics=metrics,
+                declared_outputs=len(step.outputs), upstream_refs=upstream)
 
 
 def _path(pipeline: LoadedPipeline, value: Any, where: tuple, *, output: bool) -> str:

@@ -12,7 +12,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from flowml.errors import Problem, SpecError, did_you_mean
+from flowml.errors import Problem, SpecError, did_you_mean, display_path
 from flowml.spec.conditions import ConditionError, parse_condition
 from flowml.spec.interpolate import RefSyntaxError, refs_in
 from flowml.spec.models import Pipeline, Step
@@ -44,7 +44,7 @@ def load_pipeline(path: str, overrides: list[str] | tuple[str, ...] = ()) -> Loa
     path = os.path.abspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, PIPELINE_FILE)
-    shown = os.path.relpath(path) if not os.path.relpath(path).startswith("../..") else path
+    shown = display_path(path)
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
