@@ -31,6 +31,7 @@ class ProjectCache:
     def __init__(self, root: str) -> None:
         self.root = root
         self.dir = os.path.join(root, STORE_DIR)
+        _ignore_in_git(self.dir)
         self.index_path = os.path.join(self.dir, "flowml.db")
         self.index = CacheIndex(self.index_path)
         self.objects = ObjectStore(os.path.join(self.dir, "cache", "objects"))
@@ -197,6 +198,15 @@ class ProjectCache:
 
     def close(self) -> None:
         self.index.close()
+
+
+def _ignore_in_git(folder: str) -> None:
+    """``.flowml/`` holds machine state, never source: keep it out of git without asking the user."""
+    marker = os.path.join(folder, ".gitignore")
+    if not os.path.exists(marker):
+        os.makedirs(folder, exist_ok=True)
+        with open(marker, "w", encoding="utf-8") as fh:
+            fh.write("# written by flowml: everything here is a cache or a log\n*\n")
 
 
 def read_metrics(root: str, path: str) -> dict[str, float]:
