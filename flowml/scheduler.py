@@ -130,6 +130,7 @@ class Scheduler:
         self.pipeline = plan.name
         self.order = plan.order
         self.preds = plan.preds
+        self.rank = {n: i for i, n in enumerate(self.order)}
         self.forced = set(self.order) if self.options.force_all else _forced(plan, self.options.force)
         self.environments = self._environments()
         self.cache = cache or ProjectCache(plan.root)
@@ -146,7 +147,7 @@ class Scheduler:
     def preview(self) -> list[NodeResult]:
         """What a run would do, without running or restoring anything."""
         for name in self.order:
-            decision = self._decide(name, planning=True)
+            decision = self._decide(name)
             status = {"skip": "skipped", "fail": "failed", "cached": "cached", "run": "will run"}[decision.action]
             reasons = decision.reasons or ([f"will restore {', '.join(decision.restore)}"] if decision.restore else [])
             result = NodeResult(name, status, reasons, cache_key=decision.key)
@@ -179,7 +180,7 @@ class Scheduler:
             while ready or runnable or running:
                 while ready and not self._failing:
                     name = ready.pop(0)
-                    decision = self._decide(name, planning=False)
+                    decision = self._decide(name)
                     if decision.action == "run":
                         runnable.append((name, decision))
                         continue
@@ -192,12 +193,12 @@ class Scheduler:
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: self.order.index(running[f][0])):
+                for future in sorted(done, key=lambda f: self.rank[running[f][0]]):
                     name, decision = running.pop(future)
                     result = self._complete(name, decision, future.result())
                     self._finish(result)
                     ready += self._release(name, waiting, children)
-                ready.sort(key=self.order.index)
+                ready.sort(key=self.rank.__getitem__)
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt(running)
@@ -240,27 +241,35 @@ class Scheduler:
                 outcome = future.result()
                 if outcome.process.killed:
                     outcome.lock.release()
-                result = self._complete(name, decision, outcome) if not outcome.process.killed else None
-                self._finish(result or NodeResult(name, "killed", ["interrupted"],
-                                                  duration_s=outcome.process.duration_s, attempts=1))
+                    result = NodeResult(name, "killed", ["interrupted"], outcome.process.duration_s,
+                                        attempts=outcome.attempts, logs=outcome.logs)
+                else:
+                    result = self._complete(name, decision, outcome)
+                self._finish(result)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
 
     # one node ------------------------------------------------------------------------
 
-    def _decide(self, name: str, planning: bool) -> _Decision:
+    def _decide(self, name: str) -> _Decision:
+        """Skip, fail, cached or run, with the reasons, for a node whose upstream is settled.
+
+        While previewing, upstream steps that would run have unknown outputs and metrics;
+        their dependents then "will run" because of them.
+        """
         node = self.plan.nodes[name]
         for up in self.preds[name]:
             if self.results[up].status in DONE_BAD:
                 verb = "was skipped" if self.results[up].status == "skipped" else self.results[up].status
                 return _Decision("skip", [f"upstream {up} {verb}"])
         unknown = [up for up in self.preds[name] if self.results[up].status == "will run"]
+        resolve = self._resolver(node)
         try:
-            if node.when and not evaluate(node.when, self._resolver(node)):
+            if node.when and not evaluate(node.when, resolve):
                 return _Decision("skip", [f"when: {node.when} is false"])
-            command = substitute(node.run, self._resolver(node))
-            env_vars = {k: format_value(v) for k, v in substitute(node.env_vars, self._resolver(node)).items()}
+            command = substitute(node.run, resolve)
+            env_vars = {k: format_value(v) for k, v in substitute(node.env_vars, resolve).items()}
         except _Unknown:
             return _Decision("run", [f"upstream {up} will run" for up in unknown])
         except ConditionError as exc:
