@@ -22,9 +22,21 @@ After every phase it checks every output's content against the expected content 
 for the first run, 0 for a no-op, 1 or N-K for the change), so a tool that is fast
 because it skipped work it had to do shows up.
 
-The per-step overhead printed is (first run - baseline) / N in ms. On the wide shape the
-tools run two steps at a time (flowml -j 2, snakemake -c 2; DVC has no parallel repro),
-while the baseline is sequential, so there the overhead can come out small or negative.
+The per-step overhead printed is (first run - baseline) / N in ms. The baseline is
+measured right before each repetition of each tool, so that it sees the same machine load
+as the tool (this 2-core machine is shared and noisy); each tool row shows its own
+baseline. On the wide shape the tools run two steps at a time (flowml -j 2, snakemake
+-c 2; DVC has no parallel repro) while the baseline is sequential, so there the overhead
+can come out small or negative.
+
+Fairness details: before a tool is timed on a shape it does one untimed warm-up pass (first
+run, no-op, change) on a 3-step pipeline of that shape, so that no timing includes a cold
+page cache or compiling the tool's modules. Bytecode caching is switched on for every tool
+(PYTHONDONTWRITEBYTECODE is dropped and PYTHONPYCACHEPREFIX points at a folder in the
+system temp dir, so nothing is written into a source tree); ``--as-is-env`` turns this off.
+DVC's analytics and update check are off. Every phase reports the median over ``--repeat``
+fresh repetitions (``--stat min`` reports the minimum instead: on a loaded machine the
+minimum is the better estimate of a tool's own cost).
 
 Commands (cwd = the pipeline's folder):
   flowml:    flowml run pipeline.yaml -j 2 --json      (stdout discarded)
@@ -65,15 +77,6 @@ PHASES = ("first", "noop", "change")
 def flowml_argv(explicit: str | None) -> list[str]:
     exe = gen.resolve_exe("flowml", explicit)
     return [exe] if exe else [sys.executable, "-m", "flowml"]
-
-
-def tool_env(tool: str) -> dict[str, str]:
-    env = gen.dvc_env() if tool == "dvc" else dict(os.environ)
-    # A tracking URI in the caller's environment would share flowml's cache index between
-    # runs (and with the user's own store): every run here must start cold and private.
-    for k in ("FLOWML_TRACKING_URI", "MLFLOW_TRACKING_URI", "FLOWML_RUN_ID", "MLFLOW_RUN_ID"):
-        env.pop(k, None)
-    return env
 
 
 def tool_cmd(tool: str, exes: dict[str, list[str]], jobs: int) -> list[str]:
@@ -136,36 +139,34 @@ def current_data(root: Path, shape: str, n: int) -> dict[str, str]:
 # --------------------------------------------------------------------------- measurements
 
 
-def run_baseline(shape: str, n: int, workroot: Path, repeat: int) -> float:
-    """Median wall time of the N commands run directly with ``sh -c``, sequentially."""
-    times = []
-    for _ in range(repeat):
-        d = Path(tempfile.mkdtemp(prefix=f"base-{shape}{n}-", dir=workroot))
-        try:
-            gen.generate(shape, n, d, "flowml")  # only the data files and out/ matter here
-            cmds = [st.run for st in gen.steps(shape, n)]
-            t0 = time.perf_counter()
-            for c in cmds:
-                subprocess.run(["sh", "-c", c], cwd=d, check=True)
-            times.append(time.perf_counter() - t0)
-            bad = bad_outputs(d, gen.expected_outputs(shape, n, current_data(d, shape, n)))
-            if bad:
-                raise RuntimeError(f"baseline produced wrong outputs: {bad[:3]}")
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-    return statistics.median(times)
+def run_baseline_once(shape: str, n: int, workroot: Path) -> float:
+    """Wall time of the N commands run directly with ``sh -c``, sequentially, from Python."""
+    d = Path(tempfile.mkdtemp(prefix=f"base-{shape}{n}-", dir=workroot))
+    try:
+        gen.generate(shape, n, d, "flowml")  # only the data files and out/ matter here
+        cmds = [st.run for st in gen.steps(shape, n)]
+        t0 = time.perf_counter()
+        for c in cmds:
+            subprocess.run(["sh", "-c", c], cwd=d, check=True)
+        dt = time.perf_counter() - t0
+        bad = bad_outputs(d, gen.expected_outputs(shape, n, current_data(d, shape, n)))
+        if bad:
+            raise RuntimeError(f"baseline produced wrong outputs: {bad[:3]}")
+        return dt
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def run_tool_once(tool: str, shape: str, n: int, exes: dict[str, list[str]], a: argparse.Namespace,
-                  workroot: Path) -> dict:
+                  workroot: Path, env: dict[str, str], keep: bool) -> dict:
     d = Path(tempfile.mkdtemp(prefix=f"{tool}-{shape}{n}-", dir=workroot))
-    env = tool_env(tool)
     cmd = tool_cmd(tool, exes, a.jobs)
+    dvc = (exes.get("dvc") or [None])[0]
     k = n // 2
     outs = [st.outputs[0] for st in gen.steps(shape, n)]
     res: dict = {"dir": str(d)}
     try:
-        gen.generate(shape, n, d, tool, dvc=(exes.get("dvc") or [None])[0])
+        gen.generate(shape, n, d, tool, dvc=dvc)
 
         # (a) first run
         before = snapshot(d, outs)
@@ -187,7 +188,7 @@ def run_tool_once(tool: str, shape: str, n: int, exes: dict[str, list[str]], a: 
                 f.write("changed\n")
             edit, want_rerun = None, 1
         else:
-            gen.generate(shape, n, d, tool, edit_step=k, dvc=(exes.get("dvc") or [None])[0])
+            gen.generate(shape, n, d, tool, edit_step=k, dvc=dvc)
             edit, want_rerun = k, n - k
         before = snapshot(d, outs)
         res["change"] = timed(cmd, d, env, a.timeout)
@@ -197,25 +198,33 @@ def run_tool_once(tool: str, shape: str, n: int, exes: dict[str, list[str]], a: 
     except ToolFailed as e:
         res["error"] = str(e)
     finally:
-        if not a.keep:
+        if not keep:
             shutil.rmtree(d, ignore_errors=True)
     return res
 
 
-def run_tool(tool, shape, n, exes, a, workroot) -> dict:
-    """--repeat fresh runs; the median of each phase."""
-    reps = []
+def run_tool(tool, shape, n, exes, a, workroot, env) -> dict:
+    """Warm-up, then --repeat x (baseline, fresh tool run); the median (or min) of each phase."""
+    if not a.no_warmup:
+        w = run_tool_once(tool, shape, 3, exes, a, workroot, env, keep=False)
+        if "error" in w:
+            return {"error": "warm-up failed: " + w["error"], "repeats": [w]}
+    agg = min if a.stat == "min" else statistics.median
+    reps, bases = [], []
     for _ in range(a.repeat):
-        r = run_tool_once(tool, shape, n, exes, a, workroot)
+        bases.append(run_baseline_once(shape, n, workroot))
+        r = run_tool_once(tool, shape, n, exes, a, workroot, env, keep=a.keep)
         reps.append(r)
         if "error" in r:
             break
     out = dict(reps[-1])
     out["repeats"] = reps
+    out["baseline_all"] = bases
+    out["baseline"] = agg(bases)
     for ph in PHASES:
         vals = [r[ph] for r in reps if ph in r]
         if vals:
-            out[ph] = statistics.median(vals)
+            out[ph] = agg(vals)
     return out
 
 
@@ -226,29 +235,27 @@ def fmt_s(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def print_report(results: list[dict], tools: list[str]) -> None:
-    print()
-    hdr = (f"{'shape':<6} {'N':>4} {'tool':<10} {'first s':>9} {'no-op s':>9} {'change s':>9} "
+def print_report(results: list[dict], tools: list[str], stat: str) -> None:
+    print(f"\nSeconds ({stat} over the repetitions); 'rewritten' = outputs whose inode/mtime changed, "
+          "(want) = steps that must run; ok = every output's content is right after every phase.")
+    hdr = (f"{'shape':<6} {'N':>4} {'tool':<10} {'baseline':>9} {'first':>9} {'no-op':>9} {'change':>9} "
            f"{'rewritten first/noop/change (want)':>36} {'ok':>4} {'ovh ms/step':>11}")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
-        base = r["baseline"]
-        print(f"{r['shape']:<6} {r['n']:>4} {'baseline':<10} {fmt_s(base):>9} {'':>9} {'':>9} "
-              f"{'':>36} {'':>4} {'':>11}")
         for tool in tools:
             t = r["tools"].get(tool)
             if t is None:
                 continue
-            if "error" in t and "first" not in t:
-                print(f"{r['shape']:<6} {r['n']:>4} {tool:<10} FAILED: {t['error'].splitlines()[0]}")
+            if "first" not in t:
+                print(f"{r['shape']:<6} {r['n']:>4} {tool:<10} FAILED: {t.get('error', '?').splitlines()[0]}")
                 continue
             rw = (f"{t.get('first_rewritten', '-')}/{t.get('noop_rewritten', '-')}/"
                   f"{t.get('change_rewritten', '-')} ({r['n']}/0/{t.get('change_expected_rerun', '-')})")
             ok = "yes" if all(t.get(f"{p}_bad", 1) == 0 for p in PHASES) else "NO"
-            ovh = (t["first"] - base) / r["n"] * 1000
-            print(f"{r['shape']:<6} {r['n']:>4} {tool:<10} {fmt_s(t.get('first')):>9} {fmt_s(t.get('noop')):>9} "
-                  f"{fmt_s(t.get('change')):>9} {rw:>36} {ok:>4} {ovh:>11.2f}")
+            ovh = (t["first"] - t["baseline"]) / r["n"] * 1000
+            print(f"{r['shape']:<6} {r['n']:>4} {tool:<10} {fmt_s(t['baseline']):>9} {fmt_s(t.get('first')):>9} "
+                  f"{fmt_s(t.get('noop')):>9} {fmt_s(t.get('change')):>9} {rw:>36} {ok:>4} {ovh:>11.2f}")
             if "error" in t:
                 print(f"       ! {t['error'].splitlines()[0]}")
     # ratios peer / flowml (> 1 means flowml is faster)
@@ -261,10 +268,7 @@ def print_report(results: list[dict], tools: list[str]) -> None:
             p = r["tools"].get(peer)
             if not p or "first" not in p:
                 continue
-            cells = []
-            for ph in PHASES:
-                if ph in f and ph in p and f[ph] > 0:
-                    cells.append(f"{ph} {p[ph] / f[ph]:6.1f}x")
+            cells = [f"{ph} {p[ph] / f[ph]:6.1f}x" for ph in PHASES if ph in f and ph in p and f[ph] > 0]
             lines.append(f"{r['shape']:<6} {r['n']:>4} {peer}/flowml: " + "  ".join(cells))
     if lines:
         print("\nRatios, peer time / flowml time (> 1: flowml is faster):")
@@ -275,7 +279,7 @@ def print_report(results: list[dict], tools: list[str]) -> None:
         f = r["tools"].get("flowml")
         if not f or "first" not in f:
             continue
-        ovh = (f["first"] - r["baseline"]) / r["n"] * 1000
+        ovh = (f["first"] - f["baseline"]) / r["n"] * 1000
         tl.append(f"{r['shape']:<6} {r['n']:>4} first-run overhead {ovh:6.2f} ms/step (target < 10): "
                   f"{'PASS' if ovh < 10 else 'FAIL'}")
         if r["n"] >= 300 and "noop" in f:
@@ -299,12 +303,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dvc", default=None, help="dvc executable (default: shutil.which('dvc'))")
     ap.add_argument("--snakemake", default=None, help="snakemake executable (default: shutil.which('snakemake'))")
     ap.add_argument("-j", "--jobs", type=int, default=2, help="parallel jobs for flowml and snakemake (default 2)")
-    ap.add_argument("--repeat", type=int, default=1, help="fresh repetitions per tool; medians are reported")
+    ap.add_argument("--repeat", type=int, default=1, help="fresh repetitions per tool (default 1)")
+    ap.add_argument("--stat", choices=("median", "min"), default="median",
+                    help="how repetitions are summarised (default median)")
     ap.add_argument("--noop-repeat", type=int, default=3, help="no-op reruns per repetition (median)")
-    ap.add_argument("--baseline-repeat", type=int, default=3, help="baseline repetitions (median)")
+    ap.add_argument("--no-warmup", action="store_true", help="skip the untimed 3-step warm-up pass")
+    ap.add_argument("--as-is-env", action="store_true",
+                    help="run the tools in this environment unchanged (no bytecode-cache fix-up)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per tool call")
     ap.add_argument("--workdir", default=None, help="where the temp dirs go (default: the system temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the temp dirs")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dirs of the timed runs")
     ap.add_argument("--json-out", default=None, help="also write all numbers to this JSON file")
     a = ap.parse_args(argv)
 
@@ -328,20 +336,20 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown tool {t!r}")
         tools.append(t)
     for t in tools:
-        print(f"{t}: {' '.join(exes[t])}  ->  {' '.join(tool_cmd(t, exes, a.jobs))}", file=sys.stderr)
+        print(f"{t}: {' '.join(tool_cmd(t, exes, a.jobs))}", file=sys.stderr)
 
+    pycache = None if a.as_is_env else os.path.join(tempfile.gettempdir(), "flowml-bench-pycache")
+    env = gen.bench_env(pycache)
     workroot = Path(tempfile.mkdtemp(prefix="flowml-bench-", dir=a.workdir))
     results = []
     try:
         for n in a.n:
             for shape in shapes:
-                base = run_baseline(shape, n, workroot, a.baseline_repeat)
-                r = {"shape": shape, "n": n, "baseline": base, "tools": {}}
-                print(f"[{shape} N={n}] baseline (sh -c, sequential): {base:.3f} s", file=sys.stderr)
+                r = {"shape": shape, "n": n, "tools": {}}
                 for t in tools:
-                    tr = run_tool(t, shape, n, exes, a, workroot)
+                    tr = run_tool(t, shape, n, exes, a, workroot, env)
                     r["tools"][t] = tr
-                    msg = "  ".join(f"{ph} {tr[ph]:.3f} s" for ph in PHASES if ph in tr)
+                    msg = "  ".join(f"{ph} {tr[ph]:.3f} s" for ph in ("baseline", *PHASES) if ph in tr)
                     print(f"[{shape} N={n}] {t}: {msg}", file=sys.stderr)
                     if "error" in tr:
                         print(f"[{shape} N={n}] {t} FAILED: {tr['error']}", file=sys.stderr)
@@ -349,10 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not a.keep:
             shutil.rmtree(workroot, ignore_errors=True)
-    print_report(results, tools)
+    print_report(results, tools, a.stat)
     if a.json_out:
-        meta = {"python": sys.version, "cpus": os.cpu_count(), "jobs": a.jobs,
-                "commands": {t: tool_cmd(t, exes, a.jobs) for t in tools}}
+        meta = {"python": sys.version, "cpus": os.cpu_count(), "jobs": a.jobs, "stat": a.stat,
+                "repeat": a.repeat, "commands": {t: tool_cmd(t, exes, a.jobs) for t in tools}}
         Path(a.json_out).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     failed = any("error" in t for r in results for t in r["tools"].values())
     return 1 if failed else 0

@@ -154,12 +154,32 @@ def render_snakemake(sts: list[Step]) -> str:
     return "\n".join(lines)
 
 
-def dvc_env() -> dict[str, str]:
-    """Environment for every dvc call: no analytics ping, no update check (the machine is offline)."""
-    env = dict(os.environ)
+def bench_env(pycache_prefix: str | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for every timed tool call.
+
+    - No analytics ping and no update check from DVC (they would time network calls).
+    - No tracking URI inherited from the caller: flowml would share its cache index with
+      the user's store, and a run here must start cold and private.
+    - Bytecode caching on: a user's Python writes .pyc files, so the tools must not be timed
+      compiling their modules from source on every call (which they do when the caller has
+      PYTHONDONTWRITEBYTECODE=1 set, as some sandboxes and CI images do). With
+      ``pycache_prefix`` the .pyc files go to that folder (PYTHONPYCACHEPREFIX), not into
+      the source tree of an editable install.
+    """
+    env = dict(os.environ if base is None else base)
     env["DVC_NO_ANALYTICS"] = "1"
     env["DVC_NO_UPDATER"] = "1"
+    for k in ("FLOWML_TRACKING_URI", "MLFLOW_TRACKING_URI", "FLOWML_RUN_ID", "MLFLOW_RUN_ID"):
+        env.pop(k, None)
+    if pycache_prefix:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache_prefix
     return env
+
+
+def dvc_env() -> dict[str, str]:
+    """Environment for the dvc calls of ``--tool dvc`` (init, config)."""
+    return bench_env()
 
 
 def _init_dvc(out: Path, dvc: str) -> None:
