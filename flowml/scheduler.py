@@ -67,7 +67,8 @@ class NodeResult:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "reason": "; ".join(self.reasons),
                 "duration_s": round(self.duration_s, 3), "cache_key": self.cache_key,
-                "outputs": {p: c.digest for p, c in self.outputs.items()}}
+                "outputs": {p: c.digest for p, c in self.outputs.items()},
+                "error": self.error, "attempts": self.attempts, "logs": self.logs}
 
 
 @dataclass

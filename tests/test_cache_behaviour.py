@@ -826,3 +826,30 @@ def test_cache_keys_do_not_depend_on_the_project_folder(tmp_path):
     summary = Project(tmp_path / "moved").run_json()
     assert set(statuses(summary).values()) == {"cached"}, summary["steps"]
     assert {n: (s["cache_key"], s["outputs"]) for n, s in summary["by_name"].items()} == keys[0]
+
+
+def test_an_upstream_output_deleted_outside_the_selection_is_named_as_missing(project):
+    """With --from, an unselected upstream's deleted output is reported as missing, not as 'changed'."""
+    project.pipeline("""\
+        name: t
+        steps:
+          a: {run: echo a > a.txt, outputs: [a.txt]}
+          b: {run: cat a.txt > b.txt, inputs: [a.txt], outputs: [b.txt]}
+        """)
+    assert project.run_json()["status"] == "success"
+    (project.root / "a.txt").unlink()
+    res = project.flowml("status", "--from", "b", "--json")
+    assert res.code == 0
+    assert res.json[0]["reasons"] == ["input a.txt missing (an output of a)"]
+
+
+def test_the_json_summary_says_why_a_step_failed(project):
+    project.pipeline("""\
+        name: t
+        steps:
+          bad: {run: exit 3, retries: 1}
+        """)
+    summary = project.run_json()
+    step = summary["by_name"]["bad"]
+    assert (summary["code"], step["status"], step["error"], step["attempts"]) == (1, "failed", "exit code 3", 2)
+    assert step["logs"]["stderr"].endswith("bad.stderr")

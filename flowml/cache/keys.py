@@ -17,6 +17,7 @@ from typing import Any
 from flowml.cache.hashing import hash_bytes
 
 KEY_FORMAT = 1
+MISSING = "missing"  # the digest of an input that does not exist
 # Manifest fields that explain a key but are not part of it.
 EXPLAIN_ONLY = ("template", "producers")
 
@@ -60,25 +61,30 @@ def explain(new: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
 
 
 def _explain_inputs(new: dict, old: dict) -> list[str]:
+    """Input reasons: by upstream step for produced inputs, by path for the others."""
     reasons: list[str] = []
-    producers = new.get("producers", {})
-    upstream_seen: set[str] = set()
+    blamed: set[str] = set()
+    new_inputs, old_inputs = new["inputs"], old.get("inputs", {})
     plain_new, plain_old = {}, {}
-    for path in sorted(set(new["inputs"]) | set(old.get("inputs", {}))):
-        a, b = old.get("inputs", {}).get(path), new["inputs"].get(path)
-        producer = producers.get(path)
+    for path in sorted(set(new_inputs) | set(old_inputs)):
+        producer = new.get("producers", {}).get(path) if path in new_inputs else None
         if producer is None:
-            plain_new[path], plain_old[path] = b, a
+            if path in new_inputs:
+                plain_new[path] = new_inputs[path]
+            if path in old_inputs:
+                plain_old[path] = old_inputs[path]
             continue
-        if b is None and producer not in upstream_seen:
+        digest = new_inputs[path]
+        if producer in blamed or digest == old_inputs.get(path):
+            continue
+        blamed.add(producer)
+        if digest is None:
             reasons.append(f"upstream {producer} will run")
-            upstream_seen.add(producer)
-        elif a != b and producer not in upstream_seen:
+        elif digest == MISSING:
+            reasons.append(f"input {path} missing (an output of {producer})")
+        else:
             reasons.append(f"upstream {producer} produced different outputs")
-            upstream_seen.add(producer)
-    reasons += _changed_files({k: v for k, v in plain_new.items() if v is not None or k in new["inputs"]},
-                              {k: v for k, v in plain_old.items() if k in old.get("inputs", {})}, "input")
-    return reasons
+    return reasons + _changed_files(plain_new, plain_old, "input")
 
 
 def _changed_files(new: dict[str, str], old: dict[str, str], what: str) -> list[str]:
@@ -89,7 +95,7 @@ def _changed_files(new: dict[str, str], old: dict[str, str], what: str) -> list[
         elif path not in new:
             out.append(f"{what} {path} removed")
         elif new[path] != old[path]:
-            out.append(f"{what} {path} changed" if new[path] else f"{what} {path} missing")
+            out.append(f"{what} {path} missing" if new[path] == MISSING else f"{what} {path} changed")
     return out
 
 

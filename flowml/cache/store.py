@@ -15,12 +15,11 @@ from typing import Any
 from flowml.cache.codedeps import code_files, imports_of, python_entries
 from flowml.cache.hashing import Content, StatMemo, content_of, tree_digest, walk_files
 from flowml.cache.index import CacheIndex, Entry
-from flowml.cache.keys import make_key
+from flowml.cache.keys import MISSING, make_key
 from flowml.cache.locks import NodeLock
 from flowml.cache.objects import ObjectStore
 
 STORE_DIR = ".flowml"
-MISSING = "missing"
 
 Overlay = dict[str, "Content | None"]  # outputs produced in this run; None: not known yet
 
