@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import threading
 import time
 import uuid
@@ -27,13 +28,15 @@ from flowml.cache.locks import NodeLock
 from flowml.cache.store import ProjectCache, read_metrics
 from flowml.plan import Plan
 from flowml.environments import Environment, base_env, load_environment
-from flowml.errors import Problem, SpecError, did_you_mean
+from flowml.errors import Problem, SpecError, StoreError, did_you_mean
 from flowml.executors import Executor, ProcessResult, Task
 from flowml.spec.conditions import ConditionError, evaluate
 from flowml.spec.node import Node
 from flowml.spec.interpolate import Ref, format_value, substitute
 
 DONE_BAD = ("failed", "killed", "skipped")
+# Faults of the file system or the store that fail one node rather than crash the run.
+FAULTS = (OSError, sqlite3.Error, StoreError)
 
 
 @dataclass
@@ -181,11 +184,10 @@ class Scheduler:
             while ready or runnable or running:
                 while ready and not self._failing:
                     name = ready.pop(0)
-                    decision = self._decide(name)
-                    if decision.action == "run":
+                    decision = self._decide_or_settle(name)
+                    if decision is not None:
                         runnable.append((name, decision))
                         continue
-                    self._finish(self._settle(name, decision))
                     ready += self._release(name, waiting, children)
                 while runnable and len(running) < jobs and not self._failing:
                     name, decision = runnable.pop(0)
@@ -196,7 +198,10 @@ class Scheduler:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: self.rank[running[f][0]]):
                     name, decision = running.pop(future)
-                    result = self._complete(name, decision, future.result())
+                    try:
+                        result = self._complete(name, decision, future.result())
+                    except FAULTS as exc:
+                        result = NodeResult(name, "failed", decision.reasons, error=_fault(exc))
                     self._finish(result)
                     ready += self._release(name, waiting, children)
                 ready.sort(key=self.rank.__getitem__)
@@ -216,6 +221,20 @@ class Scheduler:
                              time.perf_counter() - start, self.run_id)
         self.listener.on_finish(summary)
         return summary
+
+    def _decide_or_settle(self, name: str) -> _Decision | None:
+        """The decision for a ready node that must run; any other node is settled here.
+
+        A file-system or store fault fails the node, not the whole run.
+        """
+        try:
+            decision = self._decide(name)
+            if decision.action == "run":
+                return decision
+            self._finish(self._settle(name, decision))
+        except FAULTS as exc:
+            self._finish(NodeResult(name, "failed", error=_fault(exc)))
+        return None
 
     def _release(self, name: str, waiting: dict[str, int], children: dict[str, list[str]]) -> list[str]:
         """Children of ``name`` that became ready."""
@@ -242,7 +261,7 @@ class Scheduler:
                 outcome = future.result()
                 if outcome.process.killed:
                     outcome.lock.release()
-                    result = NodeResult(name, "killed", ["interrupted"], outcome.process.duration_s,
+                    result = NodeResult(name, "killed", ["interrupted"], outcome.duration_s,
                                         attempts=outcome.attempts, logs=outcome.logs)
                 else:
                     result = self._complete(name, decision, outcome)
@@ -278,7 +297,7 @@ class Scheduler:
         manifest = self.cache.manifest(
             command=command, template=node.template, env_vars=env_vars, params=node.params_used,
             environment=self._env_fingerprint(node), inputs=node.inputs, outputs=node.outputs,
-            cache_version=node.cache_version, producers=self.plan.producers[name],
+            cache_version=node.cache_version, metrics=node.metrics, producers=self.plan.producers[name],
             overlay=self.overlay)
         key = self.cache.key(manifest)
         decision = _Decision("run", [], manifest, key, command=command, env_vars=env_vars)
@@ -307,15 +326,25 @@ class Scheduler:
             if ref.namespace == "matrix":
                 return node.matrix[ref.name]
             target = self.plan.steps_of(ref.step)[0]
-            result = self.results.get(target)
-            if result is None or result.status == "will run":
-                raise _Unknown(target)
-            if ref.name not in result.metrics:
-                known = ", ".join(sorted(result.metrics)) or "none"
+            metrics = self._metrics_of(target)
+            if ref.name not in metrics:
+                known = ", ".join(sorted(metrics)) or "none"
                 raise ConditionError(f"step {target} wrote no metric '{ref.name}' (metrics: {known})")
-            return result.metrics[ref.name]
+            return metrics[ref.name]
 
         return resolve
+
+    def _metrics_of(self, node: str) -> dict[str, float]:
+        """Metrics of a finished node; for one outside the selection, those of its last execution."""
+        result = self.results.get(node)
+        if result is not None:
+            if result.status == "will run":
+                raise _Unknown(node)
+            return result.metrics
+        entry = self.cache.lookup(self.last_keys.get(node))
+        if entry is None:
+            raise ConditionError(f"step {node} is not selected and has never run, so its metrics are unknown")
+        return entry.metrics
 
     def _settle(self, name: str, decision: _Decision) -> NodeResult:
         """Record a node that does not run: skipped, or cached (restoring what is missing)."""
@@ -335,10 +364,17 @@ class Scheduler:
 
     def _execute(self, name: str, decision: _Decision) -> "_Outcome":
         """Worker thread: run the process (with retries), then store its outputs."""
+        outcome = _Outcome(logs={}, lock=self.cache.node_lock(name))
+        try:
+            return self._run_node(name, decision, outcome)
+        except FAULTS as exc:
+            outcome.process = ProcessResult(None, 0.0, error=_fault(exc))
+            return outcome
+
+    def _run_node(self, name: str, decision: _Decision, outcome: "_Outcome") -> "_Outcome":
         node = self.plan.nodes[name]
         env = self.environments[node.env or ""]
-        logs = self._log_paths(name)
-        outcome = _Outcome(logs=logs, lock=self.cache.node_lock(name))
+        logs = outcome.logs = self._log_paths(name)
         if not outcome.lock.acquire(self._stop):
             outcome.process = ProcessResult(None, 0.0, killed=True)
             return outcome
@@ -347,15 +383,14 @@ class Scheduler:
             if outcome.peer_entry is not None:
                 outcome.process = ProcessResult(0, 0.0)
                 return outcome
-        try:
-            _clear_outputs(self.plan.root, node.outputs)
-        except OSError as exc:
-            outcome.process = ProcessResult(None, 0.0, error=f"cannot clear old outputs: {exc}")
-            return outcome
+        # The step inherits the lock, so a step orphaned by a killed flowml keeps its outputs
+        # locked until it exits: a rerun waits for it instead of writing beside it.
         task = Task(name, env.wrap(_argv(decision.command)), self.plan.root,
                     self._process_env(env, decision.env_vars), logs["stdout"], logs["stderr"],
-                    node.timeout)
-        outcome.process = self._attempts(task, node.retries, outcome)
+                    node.timeout, pass_fds=(outcome.lock.fd,))
+        start = time.perf_counter()
+        outcome.process = self._attempts(task, node, outcome)
+        outcome.duration_s = time.perf_counter() - start
         if not outcome.process.ok or self._stop.is_set():
             return outcome
         try:
@@ -369,22 +404,36 @@ class Scheduler:
             outcome.error = str(exc)
         return outcome
 
-    def _attempts(self, task: Task, retries: int, outcome: "_Outcome") -> ProcessResult:
-        """Run ``task`` up to ``retries + 1`` times with exponential backoff (tenacity)."""
+    def _attempts(self, task: Task, node: Node, outcome: "_Outcome") -> ProcessResult:
+        """Run ``task`` up to ``retries + 1`` times with exponential backoff (tenacity).
+
+        Outputs are cleared before every attempt, so a failed attempt leaves nothing behind
+        for the next one to append to.
+        """
         from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
         def attempt() -> ProcessResult:
             outcome.attempts += 1
+            try:
+                _clear_outputs(self.plan.root, node.outputs)
+            except OSError as exc:
+                return ProcessResult(None, 0.0, error=f"cannot clear old outputs: {exc}")
             return self.executor.run(task)
 
         retrying = Retrying(
-            stop=stop_after_attempt(retries + 1),
+            stop=stop_after_attempt(node.retries + 1),
             wait=wait_exponential(multiplier=0.5, max=10),
             retry=retry_if_result(lambda r: not r.ok and not r.killed and not self._stop.is_set()),
             sleep=self._stop.wait,
             retry_error_callback=lambda state: state.outcome.result(),
         )
         return retrying(attempt)
+
+    def _inputs_changed(self, node: Node, manifest: dict[str, Any]) -> list[str]:
+        """Inputs whose content differs from what the key was computed with (another process,
+        an editor) : recording the entry would tie these outputs to inputs they never saw."""
+        own = tuple(node.outputs)
+        return [p for p, digest in manifest["inputs"].items() if self.cache.input_digest(p, self.overlay, own) != digest]
 
     def _hash_outputs(self, outputs: list[str]) -> tuple[dict[str, Content], list[str]]:
         contents = {p: self.cache.current(p) for p in outputs}
@@ -405,7 +454,7 @@ class Scheduler:
 
     def _record(self, name: str, decision: _Decision, outcome: "_Outcome") -> NodeResult:
         proc = outcome.process
-        result = NodeResult(name, "ran", decision.reasons, proc.duration_s, decision.key,
+        result = NodeResult(name, "ran", decision.reasons, outcome.duration_s, decision.key,
                             outcome.saved, outcome.metrics, outcome.attempts, logs=outcome.logs)
         if proc.killed or (self._stop.is_set() and not proc.ok):
             result.status, result.error = "killed", "interrupted"
@@ -414,9 +463,12 @@ class Scheduler:
             result.error = outcome.error or _failure(proc, self.plan.nodes[name].timeout)
         if result.status != "ran":
             return result
-        self.overlay.update(outcome.saved)
         node = self.plan.nodes[name]
-        if node.cacheable and decision.key:
+        changed = self._inputs_changed(node, decision.manifest) if node.cacheable and decision.key else []
+        self.overlay.update(outcome.saved)
+        if changed:
+            result.warnings.append(f"{name}: {', '.join(changed)} changed while it ran, so its outputs were not cached")
+        elif node.cacheable and decision.key:
             previous = decision.entry or self.cache.lookup(decision.key)
             if previous is not None and _digests(previous.outputs) != _digests(outcome.saved):
                 changed = sorted(p for p in outcome.saved if previous.outputs.get(p) != outcome.saved[p])
@@ -473,6 +525,12 @@ class _Outcome:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     peer_entry: Entry | None = None
+    duration_s: float = 0.0
+
+
+def _fault(exc: BaseException) -> str:
+    """A file-system or store error as one line."""
+    return str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
 
 
 def _argv(command: str | list[str]) -> list[str]:

@@ -4,7 +4,8 @@ A key hashes, in canonical JSON, everything that can change a step's outputs: th
 interpolated command and its environment variables, the params it uses, the environment's
 fingerprint, the content of every input (upstream outputs included, which gives early
 cutoff: an upstream step that rewrites identical bytes does not invalidate its
-dependents), the code it runs, its declared outputs and its ``cache: {version: N}``.
+dependents), the code it runs, its declared outputs and metrics file, and its
+``cache: {version: N}``.
 The full manifest is stored with each entry so that :func:`explain` can say in words
 why a step will run.
 """
@@ -53,6 +54,8 @@ def explain(new: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
     reasons += _changed_files(new.get("code", {}), old.get("code", {}), "code")
     if new.get("outputs") != old.get("outputs"):
         reasons.append("declared outputs changed")
+    if new.get("metrics") != old.get("metrics"):
+        reasons.append("metrics file changed")
     if new.get("cache_version") != old.get("cache_version"):
         reasons.append(f"cache version {old.get('cache_version')} -> {new.get('cache_version')}")
     if not reasons and make_key(new) != make_key(old):

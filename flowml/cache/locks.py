@@ -16,12 +16,13 @@ class NodeLock:
     """An exclusive ``flock`` on ``.flowml/locks/<digest of the node name>``."""
 
     def __init__(self, folder: str, name: str) -> None:
-        os.makedirs(folder, exist_ok=True)
+        self.folder = folder
         self.path = os.path.join(folder, xxhash.xxh3_64_hexdigest(name.encode()) + ".lock")
         self.fd: int | None = None
 
     def acquire(self, stop: threading.Event) -> bool:
         """Wait for the lock; False when ``stop`` is set first."""
+        os.makedirs(self.folder, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         while True:
             try:

@@ -16,6 +16,7 @@ import tempfile
 import xxhash
 
 from flowml.cache.hashing import CHUNK, Content
+from flowml.errors import StoreError
 
 
 class ObjectStore:
@@ -44,17 +45,10 @@ class ObjectStore:
         os.makedirs(self.tmp, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.tmp)
         try:
-            h = xxhash.xxh3_128()
-            buf = bytearray(CHUNK)
-            view = memoryview(buf)
-            with open(src, "rb", buffering=0) as fin, os.fdopen(fd, "wb", buffering=0) as fout:
-                while n := fin.readinto(buf):
-                    h.update(view[:n])
-                    fout.write(view[:n])
-                os.fsync(fout.fileno())
-            digest = h.hexdigest()
-            dest = self.path(digest)
+            with os.fdopen(fd, "wb") as fout:
+                digest = _copy_hashing(src, fout)
             os.chmod(tmp, 0o444)
+            dest = self.path(digest)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.replace(tmp, dest)
             return digest
@@ -63,14 +57,21 @@ class ObjectStore:
             raise
 
     def restore_file(self, digest: str, dest: str) -> None:
-        """Write the object ``digest`` to ``dest`` atomically (a temp file beside it, then rename)."""
+        """Write the object ``digest`` to ``dest`` atomically (a temp file beside it, then rename).
+
+        The copy is hashed on the way: an object that does not match its name (a disk that
+        filled up under another tool, a bit flip) is removed and reported, never restored.
+        """
         os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
         if os.path.isdir(dest) and not os.path.islink(dest):
             shutil.rmtree(dest)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix=".flowml-restore-")
-        os.close(fd)
         try:
-            shutil.copyfile(self.path(digest), tmp)
+            with os.fdopen(fd, "wb") as fout:
+                got = _copy_hashing(self.path(digest), fout)
+            if got != digest:
+                _unlink(self.path(digest))
+                raise StoreError(f"cache object {digest} was corrupt and has been removed; rerun to rebuild it")
             os.chmod(tmp, 0o644)
             os.replace(tmp, dest)
         except BaseException:
@@ -93,6 +94,23 @@ class ObjectStore:
             if have.get(rel) != digest:
                 self.restore_file(digest, os.path.join(dest, rel))
         _remove_extra(dest, set(content.files))
+
+
+def _copy_hashing(src: str, out) -> str:
+    """Copy the file ``src`` into the open file ``out`` and fsync it; return the content's digest.
+
+    ``out`` is buffered, so a short write (a full disk) raises instead of passing silently.
+    """
+    h = xxhash.xxh3_128()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(src, "rb", buffering=0) as fin:
+        while n := fin.readinto(buf):
+            h.update(view[:n])
+            out.write(view[:n])
+    out.flush()
+    os.fsync(out.fileno())
+    return h.hexdigest()
 
 
 def _remove_extra(folder: str, keep: set[str]) -> None:

@@ -42,7 +42,7 @@ class ProjectCache:
 
     def manifest(self, *, command: Any, template: Any, env_vars: dict[str, str], params: dict[str, Any],
                  environment: dict[str, str], inputs: list[str], outputs: list[str], cache_version: int | None,
-                 producers: dict[str, str], overlay: Overlay) -> dict[str, Any]:
+                 metrics: str | None, producers: dict[str, str], overlay: Overlay) -> dict[str, Any]:
         """The components of a node's cache key (see :mod:`flowml.cache.keys`)."""
         return {
             "command": command,
@@ -53,6 +53,7 @@ class ProjectCache:
             "inputs": {p: self.input_digest(p, overlay, tuple(outputs)) for p in inputs},
             "code": self.code_digests(command),
             "outputs": outputs,
+            "metrics": metrics,
             "cache_version": cache_version,
             "producers": producers,
         }
@@ -70,7 +71,7 @@ class ProjectCache:
                 return _sub_digest(overlay[probe], path[len(probe) + 1:] if probe != path else "")
             parent = os.path.dirname(probe)
             probe = parent if parent != probe else ""
-        inner = [o for o in overlay if path == "." or o.startswith(path + "/")]
+        inner = [o for o in overlay if (path == "." or o.startswith(path + "/")) and o not in own_outputs]
         content = content_of(self.root, path, self.memo, tuple(inner) + own_outputs)
         if not inner:
             return content.digest if content else MISSING

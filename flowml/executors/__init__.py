@@ -8,7 +8,7 @@ worker thread, one per running step) and ``kill_all`` stops every process it sta
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flowml.errors import Problem, SpecError
 
@@ -26,6 +26,7 @@ class Task:
     stdout: str  # log file paths
     stderr: str
     timeout: float | None = None
+    pass_fds: tuple[int, ...] = ()  # descriptors the process inherits (the node's lock)
 
 
 @dataclass
@@ -37,7 +38,6 @@ class ProcessResult:
     timed_out: bool = False
     killed: bool = False
     error: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

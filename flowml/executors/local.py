@@ -32,7 +32,8 @@ class LocalExecutor(Executor):
                     return ProcessResult(None, 0.0, killed=True)
                 try:
                     proc = subprocess.Popen(task.argv, cwd=task.cwd, env=task.env, stdin=subprocess.DEVNULL,
-                                            stdout=out, stderr=err, start_new_session=True)
+                                            stdout=out, stderr=err, start_new_session=True,
+                                            pass_fds=task.pass_fds)
                 except OSError as exc:
                     return ProcessResult(None, time.perf_counter() - start, error=f"cannot start: {exc}")
                 self._procs.add(proc)
