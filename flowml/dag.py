@@ -18,7 +18,7 @@ import networkx as nx
 from flowml.errors import Problem, SpecError, did_you_mean
 from flowml.plan import Plan
 from flowml.spec.expand import expand
-from flowml.spec.node import Node
+from flowml.spec.node import Node, is_within, nodes_named
 from flowml.spec.load import LoadedPipeline
 
 
@@ -38,22 +38,9 @@ class Dag:
         graph = self.graph if names is None else self.graph.subgraph(names)
         return list(nx.lexicographical_topological_sort(graph, key=rank.__getitem__))
 
-    def producer_of(self, path: str) -> str | None:
-        """The node whose output is ``path`` or a folder holding it."""
-        probe = path
-        while True:
-            if probe in self.producers:
-                return self.producers[probe]
-            parent = os.path.dirname(probe)
-            if parent == probe or not parent:
-                return None
-            probe = parent
-
     def steps_of(self, name: str) -> list[str]:
         """Node names for a step name or a node name (``train`` or ``train[a=1]``)."""
-        if name in self.nodes:
-            return [name]
-        return [n for n, node in self.nodes.items() if node.step == name]
+        return nodes_named(name, {n: node.step for n, node in self.nodes.items()})
 
 
 def build_dag(pipeline: LoadedPipeline) -> Dag:
@@ -72,7 +59,13 @@ def build_dag(pipeline: LoadedPipeline) -> Dag:
         for i, path in enumerate(node.inputs):
             writers = _writers(path, producers, outputs_sorted)
             writers.discard(node.name)
-            if not writers and not os.path.lexists(os.path.join(pipeline.root, path)) and not _writes(node, path):
+            own = next((o for o in node.outputs if is_within(path, o)), None)
+            if own is not None:
+                problems.append(pipeline.source.problem(
+                    ("steps", node.step, "inputs", i),
+                    f"input '{path}' lies inside this step's own output '{own}', which is cleared before "
+                    "the step runs; write the output somewhere else"))
+            elif not writers and not os.path.lexists(os.path.join(pipeline.root, path)):
                 problems.append(pipeline.source.problem(
                     ("steps", node.step, "inputs", i),
                     f"input '{path}' does not exist and no step writes it{did_you_mean(path, producers)}"))
@@ -92,10 +85,6 @@ def build_dag(pipeline: LoadedPipeline) -> Dag:
     return Dag(pipeline, graph, nodes, producers, outputs_sorted)
 
 
-def _writes(node: Node, path: str) -> bool:
-    return any(path == o or path.startswith(o + "/") for o in node.outputs)
-
-
 def _producers(pipeline: LoadedPipeline, nodes: dict[str, Node]) -> dict[str, str]:
     """Map each output to its node; two nodes writing one path (or nested paths) is an error."""
     owned: list[tuple[str, str, int]] = sorted(
@@ -103,7 +92,7 @@ def _producers(pipeline: LoadedPipeline, nodes: dict[str, Node]) -> dict[str, st
     problems = []
     stack: list[tuple[str, str, int]] = []
     for path, name, i in owned:
-        while stack and not (path == stack[-1][0] or path.startswith(stack[-1][0] + "/")):
+        while stack and not is_within(path, stack[-1][0]):
             stack.pop()
         clash = next((s for s in stack if s[1] != name), None)
         if clash:
@@ -223,7 +212,7 @@ def compile_plan(dag: Dag, targets=(), from_=()) -> Plan:
             writers = sorted(_writers(path, dag.producers, dag.outputs_sorted) - {name})
             if writers:
                 producers[name][path] = ", ".join(writers)
-            elif not _writes(node, path):
+            else:
                 required.add(path)
     environments = {n: {"kind": e.kind, "config": getattr(e, e.kind).model_dump()} for n, e in spec.environments.items()}
     return Plan(spec.name, dag.pipeline.path, dag.pipeline.root, dag.pipeline.params, environments,

@@ -20,7 +20,7 @@ from typing import Any
 
 from flowml import __version__
 from flowml.errors import Problem, display_path
-from flowml.spec.node import Node
+from flowml.spec.node import Node, nodes_named
 
 PLAN_FORMAT = 1
 PLANS_DIR = os.path.join(".flowml", "plans")
@@ -51,9 +51,7 @@ class Plan:
 
     def steps_of(self, name: str) -> list[str]:
         """Node names for a step name or a node name, among all nodes of the pipeline."""
-        if name in self.all_nodes:
-            return [name]
-        return [n for n, step in self.all_nodes.items() if step == name]
+        return nodes_named(name, self.all_nodes)
 
     def problem(self, where: tuple, message: str) -> Problem:
         """A problem at a field of the pipeline file, with its line (the file is re-read for it)."""

@@ -547,3 +547,25 @@ def test_bad_input_leaves_an_existing_store_untouched(project) -> None:
     assert project.read("out.txt") == out_before
     after = {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
     assert after == state
+
+
+@pytest.mark.parametrize("output, message", [
+    (".git/", "an output cannot be inside .git/, the git repository"),
+    ("./", "must be a path inside the project folder"),
+    ("pipeline.yaml", "output 'pipeline.yaml' would delete pipeline.yaml"),
+])
+def test_outputs_that_would_delete_the_project_are_refused(project, output, message) -> None:
+    """Outputs are cleared before their step runs, so these would destroy what the user owns."""
+    (project.root / ".git").mkdir()
+    (project.root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    project.pipeline(f"""\
+        name: t
+        steps:
+          a:
+            run: echo
+            outputs: ["{output}"]
+        """)
+    res = project.flowml("run")
+    assert res.code == 2 and "Traceback" not in res.err
+    assert "pipeline.yaml:5:" in res.err and message in res.err
+    assert (project.root / ".git" / "HEAD").exists() and (project.root / "pipeline.yaml").exists()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import xxhash
 
+from flowml.spec.node import is_within
+
 CHUNK = 8 << 20
 RACY_SECONDS = 2.0
 IGNORED_NAMES = frozenset({".git", ".flowml", "__pycache__", ".DS_Store"})
@@ -139,7 +141,7 @@ def content_of(root: str, rel: str, memo: StatMemo, exclude: tuple[str, ...] = (
     prefix = "" if rel == "." else rel + "/"
     for sub, sub_st in walk_files(path):
         full = prefix + sub
-        if any(full == e or full.startswith(e + "/") for e in exclude):
+        if any(is_within(full, e) for e in exclude):
             continue
         files[sub] = memo.digest(os.path.join(path, sub), full, sub_st)
     return Content(tree_digest(files), files)

@@ -18,6 +18,7 @@ from flowml.cache.index import CacheIndex, Entry
 from flowml.cache.keys import MISSING, make_key
 from flowml.cache.locks import NodeLock
 from flowml.cache.objects import ObjectStore
+from flowml.spec.node import is_within
 
 STORE_DIR = ".flowml"
 
@@ -71,7 +72,7 @@ class ProjectCache:
                 return _sub_digest(overlay[probe], path[len(probe) + 1:] if probe != path else "")
             parent = os.path.dirname(probe)
             probe = parent if parent != probe else ""
-        inner = [o for o in overlay if (path == "." or o.startswith(path + "/")) and o not in own_outputs]
+        inner = [o for o in overlay if is_within(o, path) and o not in own_outputs]
         content = content_of(self.root, path, self.memo, tuple(inner) + own_outputs)
         if not inner:
             return content.digest if content else MISSING

@@ -15,7 +15,7 @@ from flowml.errors import Problem, SpecError
 from flowml.spec.interpolate import Ref, format_value, refs_in, substitute
 from flowml.spec.load import LoadedPipeline
 from flowml.spec.models import Step
-from flowml.spec.node import Node
+from flowml.spec.node import Node, is_within
 
 
 def expand(pipeline: LoadedPipeline) -> list[Node]:
@@ -78,16 +78,13 @@ def _node(pipeline: LoadedPipeline, name: str, step: Step, combo: dict[str, Any]
     keep = ("steps",)
     run = substitute(step.run, resolve, keep=keep)
     env_vars = substitute(step.env_vars, resolve, keep=keep)
-    for ref in refs_in(step.when):
-        if ref.namespace != "steps":
-            resolve(ref)
     base = ("steps", name)
     inputs = [_path(pipeline, substitute(p, resolve), base + ("inputs", i), output=False) for i, p in enumerate(step.inputs)]
     outputs = [_path(pipeline, substitute(p, resolve), base + ("outputs", i), output=True) for i, p in enumerate(step.outputs)]
     metrics = None
-    if step.metrics:
+    if step.metrics is not None:
         metrics = _path(pipeline, substitute(step.metrics, resolve), base + ("metrics",), output=True)
-        if not any(metrics == o or metrics.startswith(o + "/") for o in outputs):
+        if not any(is_within(metrics, o) for o in outputs):
             outputs.append(metrics)
     upstream = sorted({ref.step for ref in refs_in([step.run, step.env_vars, step.when]) if ref.namespace == "steps"})
     action = next(a for a in ("run", "project", "register_", "deploy") if getattr(step, a) is not None).rstrip("_")
@@ -110,6 +107,11 @@ def _path(pipeline: LoadedPipeline, value: Any, where: tuple, *, output: bool) -
     norm = posixpath.normpath(text)
     if output and (norm == "." or norm.startswith("../") or norm == ".."):
         raise SpecError(pipeline.source.problem(where, f"output '{text}' must be a path inside the project folder"))
-    if output and (norm == ".flowml" or norm.startswith(".flowml/")):
-        raise SpecError(pipeline.source.problem(where, "outputs cannot be inside .flowml/, flowml's own store"))
+    for reserved, what in ((".flowml", "flowml's own store"), (".git", "the git repository")):
+        if output and is_within(norm, reserved):
+            raise SpecError(pipeline.source.problem(where, f"an output cannot be inside {reserved}/, {what}"))
+    pipeline_file = posixpath.relpath(pipeline.path, pipeline.root)
+    if output and is_within(pipeline_file, norm):
+        raise SpecError(pipeline.source.problem(where, f"output '{text}' would delete {pipeline_file}: "
+                                                       "outputs are cleared before their step runs"))
     return norm

@@ -44,3 +44,15 @@ class Node:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Node":
         return cls(**data)
+
+
+def is_within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (both normalized, ``/``-separated)."""
+    return path == folder or folder == "." or path.startswith(folder + "/")
+
+
+def nodes_named(name: str, steps: dict[str, str]) -> list[str]:
+    """Node names for ``name``, a node (``train[a=1]``) or a step (``train``), given node -> step."""
+    if name in steps:
+        return [name]
+    return [n for n, step in steps.items() if step == name]
