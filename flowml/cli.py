@@ -117,20 +117,26 @@ class _scheduler:
 def _open_plan(pipeline, params, targets, from_):
     """The plan stored for this invocation, or one compiled now with the key to store it under.
 
-    Compiling imports pydantic and networkx; reading a stored plan imports neither.
+    Compiling imports pydantic and networkx; reading a stored plan imports neither. The key
+    and the compiled plan come from the same bytes of the file, read once.
     """
+    from flowml.errors import pipeline_file
     from flowml.plan import plan_key, read_plan
 
-    found = plan_key(pipeline, params, targets, from_)
-    if found is not None:
-        plan = read_plan(*found)
-        if plan is not None:
-            return plan, None
+    path = pipeline_file(pipeline)
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read()
+    except OSError:
+        text = None  # load_pipeline reports it
+    key = plan_key(path, text, params, targets, from_) if text is not None else None
+    plan = read_plan(os.path.dirname(path), key) if key else None
+    if plan is not None:
+        return plan, None
     from flowml.dag import build_dag, compile_plan
     from flowml.spec.load import load_pipeline
 
-    plan = compile_plan(build_dag(load_pipeline(pipeline, params)), targets, from_)
-    return plan, found[1] if found else None
+    return compile_plan(build_dag(load_pipeline(path, params, text=text)), targets, from_), key
 
 
 @cli.command()

@@ -7,6 +7,7 @@ Every error a user can cause by bad input is a :class:`FlowmlError` subclass wit
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 
 
@@ -67,10 +68,14 @@ class StoreError(FlowmlError):
     """The cache store or its database cannot be used (exit code 1)."""
 
 
+def pipeline_file(path: str) -> str:
+    """The absolute path of a pipeline file, given the file or the folder that holds pipeline.yaml."""
+    path = os.path.abspath(path)
+    return os.path.join(path, "pipeline.yaml") if os.path.isdir(path) else path
+
+
 def display_path(path: str) -> str:
     """``path`` relative to the working folder when that reads better, else absolute."""
-    import os
-
     rel = os.path.relpath(path)
     return path if rel.startswith("../..") else rel
 

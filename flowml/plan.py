@@ -25,9 +25,6 @@ from flowml.spec.node import Node, nodes_named
 PLAN_FORMAT = 1
 PLANS_DIR = os.path.join(".flowml", "plans")
 MAX_PLANS = 64
-# The modules whose code decides what a plan holds.
-_COMPILERS = ("plan.py", "dag.py", "spec/node.py", "spec/expand.py", "spec/load.py", "spec/models.py",
-              "spec/interpolate.py", "spec/conditions.py", "spec/yamlsource.py")
 
 
 @dataclass
@@ -74,22 +71,24 @@ class Plan:
                    data["preds"], data["producers"], data["all_nodes"], data["required_inputs"])
 
 
-def plan_key(path: str, overrides, targets, from_) -> tuple[str, str] | None:
-    """(root, key) for this invocation of the pipeline at ``path``; None if it cannot be read."""
+def plan_key(path: str, text: bytes, overrides, targets, from_) -> str:
+    """The key of this invocation of the pipeline file ``path`` whose bytes are ``text``.
+
+    It covers flowml's own code by the modification times of its modules, so that an
+    upgraded (or edited) flowml compiles afresh rather than trusting an old plan.
+    """
     import xxhash
 
-    path = os.path.abspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, "pipeline.yaml")
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    here = os.path.dirname(os.path.abspath(__file__))
-    stamps = [os.stat(os.path.join(here, m)).st_mtime_ns for m in _COMPILERS]
-    ident = json.dumps([PLAN_FORMAT, __version__, stamps, path, list(overrides), list(targets), list(from_)])
-    return os.path.dirname(path), xxhash.xxh3_128_hexdigest(ident.encode() + b"\0" + text)
+    ident = json.dumps([PLAN_FORMAT, __version__, _code_stamp(), path, list(overrides), list(targets), list(from_)])
+    return xxhash.xxh3_128_hexdigest(ident.encode() + b"\0" + text)
+
+
+def _code_stamp() -> list[int]:
+    package = os.path.dirname(os.path.abspath(__file__))
+    stamps = []
+    for folder, _, files in os.walk(package):
+        stamps += [os.stat(os.path.join(folder, f)).st_mtime_ns for f in sorted(files) if f.endswith(".py")]
+    return stamps
 
 
 def read_plan(root: str, key: str) -> Plan | None:

@@ -97,7 +97,9 @@ def substitute(value: Any, resolve: Resolver, *, keep: tuple[str, ...] = ()) -> 
 
     A string that is exactly one reference takes the referenced value's type; any other
     string gets formatted values spliced in. References whose namespace is in ``keep``
-    are left as written (``steps`` references wait for their upstream to finish).
+    are left as written (``steps`` references wait for their upstream to finish); in that
+    first pass, a spliced value's own ``${`` is escaped, so that the final pass writes it
+    literally instead of reading it as a reference (values are substituted exactly once).
     """
     if isinstance(value, list):
         return [substitute(v, resolve, keep=keep) for v in value]
@@ -109,7 +111,8 @@ def substitute(value: Any, resolve: Resolver, *, keep: tuple[str, ...] = ()) -> 
     if whole and not whole.group(1):
         ref = parse_ref(whole.group(2))
         if ref is not None and ref.namespace not in keep:
-            return resolve(ref)
+            found = resolve(ref)
+            return _escape(found) if keep and isinstance(found, str) else found
 
     def splice(m: re.Match) -> str:
         if m.group(1):
@@ -117,6 +120,11 @@ def substitute(value: Any, resolve: Resolver, *, keep: tuple[str, ...] = ()) -> 
         ref = parse_ref(m.group(2))
         if ref is None or ref.namespace in keep:
             return m.group(0)
-        return format_value(resolve(ref))
+        text = format_value(resolve(ref))
+        return _escape(text) if keep else text
 
     return _REF.sub(splice, value)
+
+
+def _escape(text: str) -> str:
+    return text.replace("${", "$${")

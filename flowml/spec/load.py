@@ -12,13 +12,12 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from flowml.errors import Problem, SpecError, did_you_mean, display_path
+from flowml.errors import Problem, SpecError, did_you_mean, display_path, pipeline_file
 from flowml.spec.conditions import ConditionError, parse_condition
 from flowml.spec.interpolate import RefSyntaxError, refs_in
 from flowml.spec.models import Pipeline, Step
 from flowml.spec.yamlsource import SourceMap, load_yaml
 
-PIPELINE_FILE = "pipeline.yaml"
 # Fields whose values may hold ${steps...} references (resolved once upstream steps finish).
 RUNTIME_FIELDS = ("run", "env_vars", "when")
 REF_FIELDS = ("run", "inputs", "outputs", "env_vars", "matrix", "when", "metrics")
@@ -35,19 +34,22 @@ class LoadedPipeline:
     params: dict[str, Any]  # defaults with -P overrides applied
 
 
-def load_pipeline(path: str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedPipeline:
+def load_pipeline(path: str, overrides: list[str] | tuple[str, ...] = (), text: bytes | None = None) -> LoadedPipeline:
     """Read and check ``path`` (a pipeline file or a folder holding pipeline.yaml).
+
+    Args:
+        text: the file's bytes when the caller has already read them.
 
     Raises:
         SpecError: for any fault in the file or in ``overrides``.
     """
-    path = os.path.abspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, PIPELINE_FILE)
+    path = pipeline_file(path)
     shown = display_path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        if text is None:
+            with open(path, "rb") as fh:
+                text = fh.read()
+        text = text.decode("utf-8")
     except FileNotFoundError:
         raise SpecError(Problem("no such pipeline file", shown)) from None
     except (OSError, UnicodeDecodeError) as exc:

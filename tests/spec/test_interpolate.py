@@ -171,3 +171,16 @@ def test_override_flows_into_commands_and_names(project):
     node = expand(load_pipeline(str(path), ["alpha=0.3"]))[0]
     assert node.name == "train[alpha=0.3]" == node_name("train", {"alpha": 0.3})
     assert node.run == "echo 0.3"
+
+
+def test_a_spliced_value_is_substituted_once_even_if_it_looks_like_a_reference():
+    """The first pass (steps refs kept) escapes a value's own ${...}; the final pass writes it as is."""
+    params = {"msg": "${params.msg}x", "ref": "${a.b}"}
+
+    def resolve(ref):
+        return params[ref.name]
+
+    first = substitute("echo ${params.msg} ${params.ref} ${steps.s.metrics.m}", resolve, keep=("steps",))
+    final = substitute(first, lambda ref: 0.5)
+    assert final == "echo ${params.msg}x ${a.b} 0.5"
+    assert substitute(substitute("${params.ref}", resolve, keep=("steps",)), resolve) == "${a.b}"
