@@ -44,6 +44,8 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dr
     from flowml.scheduler import RunOptions
 
     options = RunOptions(targets, from_, force, force_all, jobs or os.cpu_count() or 1, keep_going)
+    if junit and not os.access(os.path.dirname(os.path.abspath(junit)), os.W_OK):
+        _write(junit, "", "--junit")  # fails now with the reason, before any step runs
     if dry_run:
         _plan(pipeline, params, options, as_json)
         return
@@ -56,15 +58,16 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dr
     def terminate(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, terminate)
+    # SIGHUP too: a closed terminal or SSH session must stop the steps, not orphan them.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, terminate)
     with _scheduler(pipeline, params, options, load_executor("local"),
                     make_listener(sys.stderr, live)) as scheduler:
         summary = scheduler.run()
-    if junit:
-        with open(junit, "w", encoding="utf-8") as fh:
-            fh.write(junit_xml(summary))
     if as_json:
         click.echo(summary_json(summary))
+    if junit:
+        _write(junit, junit_xml(summary), "--junit")
     sys.exit(EXIT[summary.status])
 
 
@@ -162,10 +165,20 @@ def schema(output):
 
     text = pipeline_schema_text()
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        _write(output, text, "--output")
     else:
         click.echo(text, nl=False)
+
+
+def _write(path: str, text: str, option: str) -> None:
+    """Write a report the user asked for; a path that cannot be written is bad input."""
+    from flowml.errors import Problem, SpecError
+
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise SpecError(Problem(f"cannot write {path}: {exc.strerror}", "command line", field=option)) from None
 
 
 def main() -> None:

@@ -451,9 +451,11 @@ def outcomes(request, tmp_path_factory) -> dict[str, Outcome]:
     wanted = {item.callspec.params["case"].id: item.callspec.params["case"] for item in request.session.items
               if item.module is request.module and hasattr(item, "callspec") and "case" in item.callspec.params}
     project_cls = _project_class()
+    # mktemp is not thread-safe before pytest's base folder exists: make the folders here.
+    folders = {case.id: tmp_path_factory.mktemp(case.id) for case in wanted.values()}
 
     def one(case: Case) -> tuple[str, Outcome]:
-        return case.id, _run(project_cls(tmp_path_factory.mktemp(case.id)), case)
+        return case.id, _run(project_cls(folders[case.id]), case)
 
     with ThreadPoolExecutor(max_workers=max(2, min(8, (os.cpu_count() or 2) * 2))) as pool:
         return dict(pool.map(one, wanted.values()))

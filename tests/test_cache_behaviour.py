@@ -853,3 +853,25 @@ def test_the_json_summary_says_why_a_step_failed(project):
     step = summary["by_name"]["bad"]
     assert (summary["code"], step["status"], step["error"], step["attempts"]) == (1, "failed", "exit code 3", 2)
     assert step["logs"]["stderr"].endswith("bad.stderr")
+
+
+def test_code_is_tracked_after_cd_and_through_pythonpath(project):
+    """`cd tools && python train.py` and `python -m pkg.mod` with PYTHONPATH=src find their helpers."""
+    project.write("tools/helper.py", "X = 1\n")
+    project.write("tools/train.py", "import helper\nopen('../o1.txt', 'w').write(str(helper.X))\n")
+    project.write("src/mypkg/__init__.py", "")
+    project.write("src/mypkg/util.py", "Y = 1\n")
+    project.write("src/mypkg/train.py", "from mypkg import util\nopen('o2.txt', 'w').write(str(util.Y))\n")
+    project.pipeline("""\
+        name: t
+        steps:
+          a: {run: "cd tools && python train.py", outputs: [o1.txt]}
+          b: {run: "python -m mypkg.train", env_vars: {PYTHONPATH: src}, outputs: [o2.txt]}
+        """)
+    assert project.run_json()["status"] == "success"
+    project.write("tools/helper.py", "X = 2\n")
+    project.write("src/mypkg/util.py", "Y = 2\n")
+    plan = {s["name"]: s["reasons"] for s in project.flowml("status", "--json").json}
+    assert plan == {"a": ["code tools/helper.py changed"], "b": ["code src/mypkg/util.py changed"]}
+    project.run_json()
+    assert (project.read("o1.txt"), project.read("o2.txt")) == ("2", "2")

@@ -19,11 +19,14 @@ _SHELL_OPS = {";", "&&", "||", "|", "&", "(", ")", "\n"}
 _PREFIXES = {"exec", "env", "time", "nice", "nohup", "uv", "run"}
 _OPTS_WITH_ARG = {"-W", "-X", "-Q"}
 
-Entry = tuple[str, str]  # ("script", path) or ("module", dotted.name)
+Entry = tuple[str, str, str]  # ("script", path, cwd) or ("module", dotted.name, cwd); cwd relative to the project
 
 
 def python_entries(command: str | list[str] | None) -> list[Entry]:
-    """The scripts and modules that the python invocations in ``command`` start."""
+    """The scripts and modules that the python invocations in ``command`` start.
+
+    A ``cd DIR`` earlier in a shell command moves where the later invocations run.
+    """
     if command is None or "python" not in str(command):
         return []
     if isinstance(command, list):
@@ -43,10 +46,16 @@ def python_entries(command: str | list[str] | None) -> list[Entry]:
             else:
                 current.append(tok)
         segments.append(current)
-    return [e for seg in segments if (e := _entry(seg))]
+    entries, cwd = [], "."
+    for seg in segments:
+        if len(seg) == 2 and seg[0] == "cd":
+            cwd = os.path.normpath(os.path.join(cwd, seg[1]))
+        elif found := _entry(seg):
+            entries.append((*found, cwd))
+    return entries
 
 
-def _entry(argv: list[str]) -> Entry | None:
+def _entry(argv: list[str]) -> tuple[str, str] | None:
     i = 0
     while i < len(argv) and ("=" in argv[i] and not argv[i].startswith("-") or argv[i] in _PREFIXES):
         i += 1
@@ -86,24 +95,34 @@ def imports_of(source: bytes) -> list[list]:
     return found
 
 
-def code_files(root: str, entries: list[Entry], imports: Callable[[str], list[list]]) -> list[str]:
+def code_files(root: str, entries: list[Entry], imports: Callable[[str], list[list]],
+               pythonpath: str = "") -> list[str]:
     """Project-relative paths of the entry scripts/modules and what they import, transitively.
+
+    Modules are looked up as Python would: the script's folder (or the working folder for
+    ``-m``), then ``pythonpath`` (the step's PYTHONPATH, relative to where it runs), then
+    the project folder and its ``src/``.
 
     Args:
         root: the project folder; files outside it are ignored.
         entries: from :func:`python_entries`.
         imports: returns :func:`imports_of` for a project-relative path (memoized by the caller).
+        pythonpath: the PYTHONPATH the step runs with.
     """
     root = os.path.abspath(root)
     todo: list[tuple[str, list[str]]] = []  # (relative path, module search roots)
-    for kind, target in entries:
+    for kind, target, cwd in entries:
+        here = os.path.normpath(os.path.join(root, cwd))
+        extra = [os.path.normpath(os.path.join(here, p)) for p in pythonpath.split(os.pathsep) if p]
+        fallback = [root, os.path.join(root, "src")]
         if kind == "script":
-            script = os.path.normpath(os.path.join(root, target))
+            script = os.path.normpath(os.path.join(here, target))
             if os.path.isfile(script) and _inside(root, script):
-                todo.append((os.path.relpath(script, root), [os.path.dirname(script), root]))
+                todo.append((os.path.relpath(script, root), [os.path.dirname(script), *extra, *fallback]))
         else:
-            for path in _module_files(target, [root]):
-                todo.append((os.path.relpath(path, root), [root]))
+            roots = [here, *extra, *fallback]
+            for path in _module_files(target, roots):
+                todo.append((os.path.relpath(path, root), roots))
     seen: set[str] = set()
     while todo:
         rel, roots = todo.pop()

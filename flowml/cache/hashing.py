@@ -106,29 +106,45 @@ def signature(st: os.stat_result) -> Signature:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def walk_files(folder: str) -> list[tuple[str, os.stat_result]]:
-    """``(relative path, stat)`` of every file under ``folder``, skipping VCS and cache folders."""
+def walk_files(folder: str, follow_dir_links: bool = True) -> list[tuple[str, os.stat_result]]:
+    """``(relative path, stat)`` of every file under ``folder``, skipping VCS and cache folders.
+
+    Links to files are followed; dangling links are skipped. Links to folders are followed
+    for inputs (a ``data/`` that points at a mount) with a guard against loops, and not for
+    outputs, where restoring through one would write outside the project.
+    """
     found: list[tuple[str, os.stat_result]] = []
+    visited: set[tuple[int, int]] = set()
     stack = [("", folder)]
     while stack:
         rel_dir, abs_dir = stack.pop()
+        here = os.stat(abs_dir)
+        if (here.st_dev, here.st_ino) in visited:
+            continue
+        visited.add((here.st_dev, here.st_ino))
         with os.scandir(abs_dir) as entries:
             for entry in entries:
                 if entry.name in IGNORED_NAMES:
                     continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
                 rel = f"{rel_dir}{entry.name}"
-                st = entry.stat()
                 if stat_mod.S_ISDIR(st.st_mode):
-                    stack.append((rel + "/", entry.path))
+                    if follow_dir_links or not entry.is_symlink():
+                        stack.append((rel + "/", entry.path))
                 elif stat_mod.S_ISREG(st.st_mode):
                     found.append((rel, st))
     return found
 
 
-def content_of(root: str, rel: str, memo: StatMemo, exclude: tuple[str, ...] = ()) -> Content | None:
+def content_of(root: str, rel: str, memo: StatMemo, exclude: tuple[str, ...] = (),
+               follow_dir_links: bool = True) -> Content | None:
     """Content of ``rel`` (a file or folder under ``root``, or absolute); None if missing.
 
-    Paths in ``exclude`` (relative to ``root``) are left out of a folder's tree.
+    Paths in ``exclude`` (relative to ``root``) are left out of a folder's tree; see
+    :func:`walk_files` for ``follow_dir_links``.
     """
     path = os.path.join(root, rel)
     try:
@@ -139,7 +155,7 @@ def content_of(root: str, rel: str, memo: StatMemo, exclude: tuple[str, ...] = (
         return Content(memo.digest(path, rel, st))
     files = {}
     prefix = "" if rel == "." else rel + "/"
-    for sub, sub_st in walk_files(path):
+    for sub, sub_st in walk_files(path, follow_dir_links):
         full = prefix + sub
         if any(is_within(full, e) for e in exclude):
             continue

@@ -18,6 +18,7 @@ from flowml.cache.index import CacheIndex, Entry
 from flowml.cache.keys import MISSING, make_key
 from flowml.cache.locks import NodeLock
 from flowml.cache.objects import ObjectStore
+from flowml.errors import StoreError
 from flowml.spec.node import is_within
 
 STORE_DIR = ".flowml"
@@ -52,7 +53,7 @@ class ProjectCache:
             "params": params,
             "environment": environment,
             "inputs": {p: self.input_digest(p, overlay, tuple(outputs)) for p in inputs},
-            "code": self.code_digests(command),
+            "code": self.code_digests(command, env_vars.get("PYTHONPATH", "")),
             "outputs": outputs,
             "metrics": metrics,
             "cache_version": cache_version,
@@ -88,7 +89,7 @@ class ProjectCache:
                 files.update({f"{rel}/{k}": v for k, v in produced.files.items()})
         return tree_digest(files)
 
-    def code_digests(self, command: Any) -> dict[str, str]:
+    def code_digests(self, command: Any, pythonpath: str = "") -> dict[str, str]:
         """Digests of the Python files a command runs, found statically."""
         entries = python_entries(command)
         if not entries:
@@ -104,14 +105,14 @@ class ProjectCache:
                     self._imports[digest] = self._new_imports[digest] = imports_of(fh.read())
             return self._imports[digest]
 
-        files = code_files(self.root, entries, imports)
+        files = code_files(self.root, entries, imports, pythonpath)
         return {f: digests[f] for f in files}
 
     # outputs -------------------------------------------------------------------------
 
     def current(self, path: str) -> Content | None:
-        """What ``path`` holds on disk now."""
-        return content_of(self.root, path, self.memo)
+        """What the output ``path`` holds on disk now (links to folders inside it not followed)."""
+        return content_of(self.root, path, self.memo, follow_dir_links=False)
 
     def outputs_state(self, entry: Entry) -> tuple[dict[str, Content | None], list[str], list[str]]:
         """For an entry: the current content of each output, those to restore, those lost.
@@ -127,9 +128,19 @@ class ProjectCache:
         return present, restore, lost
 
     def restore(self, entry: Entry, paths: list[str], present: dict[str, Content | None]) -> None:
-        """Copy ``paths`` of ``entry`` back from the object store."""
+        """Copy ``paths`` of ``entry`` back from the object store, never through a link that
+        leads out of the project.
+
+        Raises:
+            StoreError: when a folder on the way to an output is a link outside the project.
+        """
+        root = os.path.realpath(self.root)
         for path in paths:
-            self.objects.restore(entry.outputs[path], os.path.join(self.root, path), present.get(path))
+            target = os.path.join(self.root, path)
+            parent = os.path.realpath(os.path.dirname(target))
+            if parent != root and not parent.startswith(root + os.sep):
+                raise StoreError(f"will not restore {path}: its folder leads outside the project ({parent})")
+            self.objects.restore(entry.outputs[path], target, present.get(path))
 
     def save_outputs(self, outputs: list[str]) -> tuple[dict[str, Content], list[str]]:
         """Put each output into the object store; returns their contents and the missing ones.
@@ -146,7 +157,7 @@ class ProjectCache:
             elif os.path.isdir(full):
                 files = {}
                 prefix = path + "/"
-                for rel, st in walk_files(full):
+                for rel, st in walk_files(full, follow_dir_links=False):
                     files[rel] = self._save_file(os.path.join(full, rel), prefix + rel, st)
                 saved[path] = Content(tree_digest(files), files)
             else:
