@@ -25,7 +25,7 @@ from flowml.cache.hashing import Content
 from flowml.cache.index import Entry
 from flowml.cache.keys import explain
 from flowml.cache.locks import NodeLock
-from flowml.cache.store import ProjectCache, read_metrics
+from flowml.cache.store import ProjectCache
 from flowml.plan import Plan
 from flowml.environments import Environment, base_env, load_environment
 from flowml.errors import Problem, SpecError, StoreError, did_you_mean
@@ -33,6 +33,7 @@ from flowml.executors import Executor, ProcessResult, Task
 from flowml.spec.conditions import ConditionError, evaluate
 from flowml.spec.node import Node
 from flowml.spec.interpolate import Ref, format_value, substitute
+from flowml.spec.metrics import read_metrics
 
 DONE_BAD = ("failed", "killed", "skipped")
 # Faults of the file system or the store that fail one node rather than crash the run.
@@ -168,6 +169,8 @@ class Scheduler:
     def run(self) -> RunSummary:
         """Run the selection; returns the summary (never raises for a failing step)."""
         start = time.perf_counter()
+        for env in self.environments.values():
+            env.prepare()
         self.listener.on_start(self.order)
         waiting = {n: len(self.preds[n]) for n in self.order}
         children: dict[str, list[str]] = {n: [] for n in self.order}
@@ -315,8 +318,8 @@ class Scheduler:
                 return decision
             decision.reasons = [f"output {p} missing and not restorable" for p in lost]
             return decision
-        previous = self.cache.previous_manifest(self.pipeline, name, self.last_keys)
-        decision.reasons = explain(manifest, previous) or ["cache entry missing"]
+        previous = self.cache.lookup(self.last_keys.get(name))
+        decision.reasons = explain(manifest, previous.manifest if previous else None) or ["cache entry missing"]
         return decision
 
     def _resolver(self, node: Node):

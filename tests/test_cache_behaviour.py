@@ -8,7 +8,6 @@ output, so it cannot influence the cache key).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil

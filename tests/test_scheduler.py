@@ -362,3 +362,23 @@ def test_two_runs_at_once_run_each_step_once_and_both_succeed(project, outside):
     assert project.read("b.txt") == "a\n"
     _integrity_ok(project)
     assert statuses(project.run_json()) == {"a": "cached", "b": "cached"}
+
+
+def test_a_rerun_after_flowml_is_killed_waits_for_the_orphaned_step(project):
+    """kill -9 leaves the step running; it holds the node's lock, so the rerun waits for it
+    instead of writing the same output beside it."""
+    project.pipeline("""\
+        name: t
+        steps:
+          a: {run: "for i in 1 2 3 4; do echo $i >> out.txt; sleep 0.4; done", outputs: [out.txt]}
+        """)
+    proc = subprocess.Popen([sys.executable, "-m", "flowml", "run"], cwd=project.root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not (project.root / "out.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    summary = project.run_json()
+    assert summary["by_name"]["a"]["status"] == "ran"
+    assert project.read("out.txt") == "1\n2\n3\n4\n"

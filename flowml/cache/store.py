@@ -8,7 +8,6 @@ touches the database stays on the calling thread.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -192,11 +191,6 @@ class ProjectCache:
         with self.index.transaction():
             self.index.put(pipeline, entry)
 
-    def previous_manifest(self, pipeline: str, node: str, last_keys: dict[str, str]) -> dict | None:
-        """The manifest of the node's last execution or restore, for explanations."""
-        entry = self.lookup(last_keys.get(node))
-        return entry.manifest if entry else None
-
     def flush(self, pipeline: str, keys: dict[str, str]) -> None:
         """Save memos and each node's latest key in one transaction."""
         if not (self.memo.changed or self._new_imports or keys):
@@ -219,31 +213,6 @@ def _ignore_in_git(folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
         with open(marker, "w", encoding="utf-8") as fh:
             fh.write("# written by flowml: everything here is a cache or a log\n*\n")
-
-
-def read_metrics(root: str, path: str) -> dict[str, float]:
-    """A step's metrics file as a flat ``{name: number}`` (nested keys joined with dots).
-
-    Raises:
-        ValueError: when the file is not a JSON object of numbers.
-    """
-    with open(os.path.join(root, path), encoding="utf-8") as fh:
-        data = json.load(fh)
-    if not isinstance(data, dict):
-        raise ValueError(f"metrics file {path} must hold a JSON object")
-    flat: dict[str, float] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}{k}.", v)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[prefix[:-1]] = value
-        elif isinstance(value, bool):
-            flat[prefix[:-1]] = int(value)
-
-    walk("", data)
-    return flat
 
 
 def _sub_digest(content: Content | None, sub: str) -> str | None:
