@@ -41,7 +41,7 @@ def cli() -> None:
 @click.option("--live/--no-live", default=None, help="Live table on a terminal [default: when interactive].")
 def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dry_run, as_json, junit, live):
     """Run PIPELINE, skipping every step whose inputs did not change."""
-    from flowml.scheduler import RunOptions
+    from flowml.runs import RunOptions
 
     options = RunOptions(targets, from_, force, force_all, jobs or os.cpu_count() or 1, keep_going)
     if junit and not os.access(os.path.dirname(os.path.abspath(junit)), os.W_OK):
@@ -79,7 +79,7 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dr
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(pipeline, params, targets, from_, as_json):
     """Say which steps of PIPELINE will run, and why."""
-    from flowml.scheduler import RunOptions
+    from flowml.runs import RunOptions
 
     _plan(pipeline, params, RunOptions(targets, from_), as_json)
 

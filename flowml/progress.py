@@ -12,7 +12,7 @@ import threading
 import time
 from typing import IO
 
-from flowml.scheduler import Listener, NodeResult, RunSummary
+from flowml.runs import Listener, NodeResult, RunSummary
 
 LOG_TAIL_LINES = 15
 _STYLE = {"ran": "green", "cached": "cyan", "failed": "bold red", "skipped": "yellow", "killed": "magenta",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
-from flowml.scheduler import RunSummary
+from flowml.runs import RunSummary
 
 
 def summary_json(summary: RunSummary) -> str:

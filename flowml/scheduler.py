@@ -27,7 +27,8 @@ from flowml.cache.keys import explain
 from flowml.cache.locks import NodeLock
 from flowml.cache.store import ProjectCache
 from flowml.plan import Plan
-from flowml.environments import Environment, base_env, load_environment
+from flowml.runs import Listener, NodeResult, RunOptions, RunSummary
+from flowml.environments import Environment, base_env, load_environments
 from flowml.errors import Problem, SpecError, StoreError, did_you_mean
 from flowml.executors import Executor, ProcessResult, Task
 from flowml.spec.conditions import ConditionError, evaluate
@@ -38,71 +39,6 @@ from flowml.spec.metrics import read_metrics
 DONE_BAD = ("failed", "killed", "skipped")
 # Faults of the file system or the store that fail one node rather than crash the run.
 FAULTS = (OSError, sqlite3.Error, StoreError)
-
-
-@dataclass
-class RunOptions:
-    """What to run and how (the ``flowml run`` flags)."""
-
-    targets: tuple[str, ...] = ()
-    from_: tuple[str, ...] = ()
-    force: tuple[str, ...] = ()
-    force_all: bool = False
-    jobs: int = os.cpu_count() or 1
-    keep_going: bool = False
-
-
-@dataclass
-class NodeResult:
-    """What happened to (or would happen to) one node."""
-
-    name: str
-    status: str  # ran | cached | failed | skipped | killed; in a plan also "will run"
-    reasons: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
-    cache_key: str | None = None
-    outputs: dict[str, Content] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    attempts: int = 0
-    error: str | None = None
-    logs: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "reason": "; ".join(self.reasons),
-                "duration_s": round(self.duration_s, 3), "cache_key": self.cache_key,
-                "outputs": {p: c.digest for p, c in self.outputs.items()},
-                "error": self.error, "attempts": self.attempts, "logs": self.logs}
-
-
-@dataclass
-class RunSummary:
-    pipeline: str
-    status: str  # success | failed | interrupted
-    results: list[NodeResult]
-    duration_s: float
-    run_id: str
-
-    @property
-    def warnings(self) -> list[str]:
-        return [w for r in self.results for w in r.warnings]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"pipeline": self.pipeline, "status": self.status, "run_id": self.run_id,
-                "duration_s": round(self.duration_s, 3), "warnings": self.warnings,
-                "steps": [r.to_json() for r in self.results]}
-
-
-class Listener:
-    """Hooks the scheduler calls; progress views and (later) tracking implement them."""
-
-    def on_start(self, names: list[str]) -> None: ...
-
-    def on_node_start(self, name: str, reasons: list[str]) -> None: ...
-
-    def on_node_end(self, result: NodeResult) -> None: ...
-
-    def on_finish(self, summary: RunSummary) -> None: ...
 
 
 @dataclass
@@ -137,7 +73,7 @@ class Scheduler:
         self.preds = plan.preds
         self.rank = {n: i for i, n in enumerate(self.order)}
         self.forced = set(self.order) if self.options.force_all else _forced(plan, self.options.force)
-        self.environments = self._environments()
+        self.environments = load_environments(plan)
         self.cache = cache or ProjectCache(plan.root)
         self.results: dict[str, NodeResult] = {}
         self.overlay: dict[str, Content | None] = {}
@@ -482,23 +418,6 @@ class Scheduler:
         return result
 
     # helpers -------------------------------------------------------------------------
-
-    def _environments(self) -> dict[str, Environment]:
-        """One environment object per environment the selection uses ("" is local)."""
-        plan = self.plan
-        envs: dict[str, Environment] = {"": load_environment("local", "local", None, plan.root)}
-        for node in plan.nodes.values():
-            if node.action != "run":
-                raise SpecError(plan.problem(("steps", node.step, node.action),
-                                             f"'{node.action}:' steps are not available in this version of flowml yet; use run:"))
-            if node.env and node.env not in envs:
-                declared = plan.environments[node.env]
-                try:
-                    envs[node.env] = load_environment(declared["kind"], node.env, declared["config"], plan.root)
-                except SpecError as exc:
-                    raise SpecError(plan.problem(("environments", node.env, declared["kind"]),
-                                                 exc.problems[0].message)) from None
-        return envs
 
     def _env_fingerprint(self, node: Node) -> dict[str, str]:
         env = self.environments[node.env or ""]

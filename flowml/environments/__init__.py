@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from flowml.errors import Problem, SpecError
+from flowml.plan import Plan
 
 BUILTIN = {"local": "flowml.environments.local:LocalEnvironment"}
 # Where each kind declared in pipeline.yaml is expected to come from, for the error message.
@@ -62,6 +63,28 @@ def load_environment(kind: str, name: str, config: Any, root: str) -> Environmen
         module, _, attr = target.partition(":")
         cls = getattr(__import__(module, fromlist=[attr]), attr)
     return cls(name, config, root)
+
+
+def load_environments(plan: Plan) -> dict[str, Environment]:
+    """One environment per environment the plan's nodes use (``""`` is local).
+
+    Raises:
+        SpecError: at the file position of a kind that is not installed, or of a
+            ``project:``/``register:``/``deploy:`` step, which this version cannot run.
+    """
+    envs: dict[str, Environment] = {"": load_environment("local", "local", None, plan.root)}
+    for node in plan.nodes.values():
+        if node.action != "run":
+            raise SpecError(plan.problem(("steps", node.step, node.action),
+                                         f"'{node.action}:' steps are not available in this version of flowml yet; use run:"))
+        if node.env and node.env not in envs:
+            declared = plan.environments[node.env]
+            try:
+                envs[node.env] = load_environment(declared["kind"], node.env, declared["config"], plan.root)
+            except SpecError as exc:
+                raise SpecError(plan.problem(("environments", node.env, declared["kind"]),
+                                             exc.problems[0].message)) from None
+    return envs
 
 
 def base_env() -> dict[str, str]:

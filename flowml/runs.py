@@ -1,0 +1,75 @@
+"""What a run is made of: its options, one result per node, the summary, and the hooks
+(:class:`Listener`) the scheduler calls, on which progress views and, later, tracking hang."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowml.cache.hashing import Content
+
+
+@dataclass
+class RunOptions:
+    """What to run and how (the ``flowml run`` flags)."""
+
+    targets: tuple[str, ...] = ()
+    from_: tuple[str, ...] = ()
+    force: tuple[str, ...] = ()
+    force_all: bool = False
+    jobs: int = os.cpu_count() or 1
+    keep_going: bool = False
+
+
+@dataclass
+class NodeResult:
+    """What happened to (or would happen to) one node."""
+
+    name: str
+    status: str  # ran | cached | failed | skipped | killed; in a plan also "will run"
+    reasons: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    cache_key: str | None = None
+    outputs: dict[str, Content] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    attempts: int = 0
+    error: str | None = None
+    logs: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "reason": "; ".join(self.reasons),
+                "duration_s": round(self.duration_s, 3), "cache_key": self.cache_key,
+                "outputs": {p: c.digest for p, c in self.outputs.items()},
+                "error": self.error, "attempts": self.attempts, "logs": self.logs}
+
+
+@dataclass
+class RunSummary:
+    pipeline: str
+    status: str  # success | failed | interrupted
+    results: list[NodeResult]
+    duration_s: float
+    run_id: str
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for r in self.results for w in r.warnings]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pipeline": self.pipeline, "status": self.status, "run_id": self.run_id,
+                "duration_s": round(self.duration_s, 3), "warnings": self.warnings,
+                "steps": [r.to_json() for r in self.results]}
+
+
+class Listener:
+    """Hooks the scheduler calls; progress views and (later) tracking implement them."""
+
+    def on_start(self, names: list[str]) -> None: ...
+
+    def on_node_start(self, name: str, reasons: list[str]) -> None: ...
+
+    def on_node_end(self, result: NodeResult) -> None: ...
+
+    def on_finish(self, summary: RunSummary) -> None: ...
