@@ -501,35 +501,26 @@ def test_dag_command_on_a_folder_and_with_needs(project):
     assert _mermaid_edges(res.out) == {("a", "b")}
 
 
+QUOTED_NAME = """\
+    name: t
+    steps:
+      s:
+        matrix: {q: ['a"b']}
+        run: echo
+      t:
+        run: echo
+        needs: [s]
+    """
+
+
 def test_render_mermaid_escapes_quotes(project):
-    dag = dag_of(project, """\
-        name: t
-        steps:
-          s:
-            matrix: {q: ['a"b']}
-            run: echo
-          t:
-            run: echo
-            needs: [s]
-        """)
-    out = render_mermaid(dag)
+    out = render_mermaid(dag_of(project, QUOTED_NAME))
     assert '"s[q=a"b]"' not in out
     assert _mermaid_edges(out) == {('s[q=a"b]', "t")}
 
 
 def test_render_dot_escapes_quotes(project):
-    dag = dag_of(project, """\
-        name: t
-        steps:
-          s:
-            matrix: {q: ['a"b']}
-            run: echo
-          t:
-            run: echo
-            needs: [s]
-        """)
-    out = render_dot(dag)
-    assert _dot_edges(out) == {('s[q=a\\"b]', "t")}
+    assert _dot_edges(render_dot(dag_of(project, QUOTED_NAME))) == {('s[q=a\\"b]', "t")}
 
 
 def test_matrix_downstream_runs_after_all_nodes(project):

@@ -30,14 +30,20 @@ def hash_bytes(data: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def hash_file(path: str) -> str:
-    """Digest of a file's bytes, read in large chunks into one reused buffer."""
+def hash_file(path: str, copy_to=None) -> str:
+    """Digest of a file's bytes, read in large chunks into one reused buffer.
+
+    Args:
+        copy_to: an open binary file that also receives the bytes (copy and hash in one read).
+    """
     h = xxhash.xxh3_128()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as fh:
         while n := fh.readinto(buf):
             h.update(view[:n])
+            if copy_to is not None:
+                copy_to.write(view[:n])
     return h.hexdigest()
 
 

@@ -13,9 +13,7 @@ import os
 import shutil
 import tempfile
 
-import xxhash
-
-from flowml.cache.hashing import CHUNK, Content
+from flowml.cache.hashing import Content, hash_file
 from flowml.errors import StoreError
 
 
@@ -101,16 +99,10 @@ def _copy_hashing(src: str, out) -> str:
 
     ``out`` is buffered, so a short write (a full disk) raises instead of passing silently.
     """
-    h = xxhash.xxh3_128()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with open(src, "rb", buffering=0) as fin:
-        while n := fin.readinto(buf):
-            h.update(view[:n])
-            out.write(view[:n])
+    digest = hash_file(src, copy_to=out)
     out.flush()
     os.fsync(out.fileno())
-    return h.hexdigest()
+    return digest
 
 
 def _remove_extra(folder: str, keep: set[str]) -> None:
