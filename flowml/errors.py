@@ -6,7 +6,6 @@ Every error a user can cause by bad input is a :class:`FlowmlError` subclass wit
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 
@@ -82,5 +81,7 @@ def display_path(path: str) -> str:
 
 def did_you_mean(word: str, choices) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
+    import difflib  # only when there is an error to report: it is not free to import
+
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
