@@ -158,6 +158,29 @@ def dag(pipeline, params, fmt):
 
 
 @cli.command()
+@click.argument("pipeline", default="pipeline.yaml", type=click.Path(dir_okay=True))
+@click.option("--superseded", is_flag=True,
+              help="Also drop cache entries that are no step's latest result (only the current state stays restorable).")
+@click.option("--dry-run", is_flag=True, help="Count what would go; remove nothing.")
+def gc(pipeline, superseded, dry_run):
+    """Free the space of cache objects, memo rows and logs that PIPELINE's store no longer needs."""
+    from flowml.cache.gc import collect
+    from flowml.cache.store import STORE_DIR, ProjectCache
+    from flowml.errors import pipeline_file
+
+    root = os.path.dirname(pipeline_file(pipeline))
+    if not os.path.isdir(os.path.join(root, STORE_DIR)):
+        click.echo(f"nothing to collect: no {STORE_DIR}/ in {root}")
+        return
+    cache = ProjectCache(root)
+    try:
+        report = collect(cache, superseded, dry_run)
+    finally:
+        cache.close()
+    click.echo(("would remove " if dry_run else "removed ") + str(report))
+
+
+@cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def schema(output):
     """Print the JSON Schema of pipeline.yaml (committed as schemas/pipeline.schema.json)."""

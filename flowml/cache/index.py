@@ -120,6 +120,28 @@ class CacheIndex:
              _dumps(entry.metrics), entry.duration_s, time.time()),
         )
 
+    def output_digests(self, current_only: bool = False) -> set[str]:
+        """Digest of every file that an entry's outputs hold (what the object store must keep);
+        with ``current_only``, of the entries that are some node's latest key."""
+        where = " WHERE key IN (SELECT key FROM node_state)" if current_only else ""
+        digests: set[str] = set()
+        for (outputs,) in self.db.execute("SELECT outputs FROM cache_entries" + where):
+            for content in json.loads(outputs).values():
+                files = content.get("files")
+                digests.update(files.values() if files is not None else [content["digest"]])
+        return digests
+
+    def superseded_entries(self) -> int:
+        """How many entries are no node's latest key."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM cache_entries WHERE key NOT IN (SELECT key FROM node_state)").fetchone()[0]
+
+    def drop_superseded_entries(self) -> None:
+        self.db.execute("DELETE FROM cache_entries WHERE key NOT IN (SELECT key FROM node_state)")
+
+    def drop_stat_memo(self, paths: list[str]) -> None:
+        self.db.executemany("DELETE FROM stat_memo WHERE path = ?", [(p,) for p in paths])
+
     # node state ----------------------------------------------------------------------
 
     def last_keys(self, pipeline: str) -> dict[str, str]:

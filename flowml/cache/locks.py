@@ -39,3 +39,27 @@ class NodeLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
+
+
+class StoreLock:
+    """``.flowml/store.lock``: every run holds it shared for its whole life; gc takes it
+    exclusively, and refuses (rather than waits) while a run is going on."""
+
+    def __init__(self, folder: str) -> None:
+        os.makedirs(folder, exist_ok=True)
+        self.fd = os.open(os.path.join(folder, "store.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+
+    def exclusive(self) -> bool:
+        """Upgrade to exclusive without waiting; False while another process holds it."""
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def shared(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+
+    def close(self) -> None:
+        os.close(self.fd)  # releases the lock

@@ -8,6 +8,7 @@ touches the database stays on the calling thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -15,7 +16,7 @@ from flowml.cache.codedeps import code_files, imports_of, python_entries
 from flowml.cache.hashing import Content, StatMemo, content_of, tree_digest, walk_files
 from flowml.cache.index import CacheIndex, Entry
 from flowml.cache.keys import MISSING, make_key
-from flowml.cache.locks import NodeLock
+from flowml.cache.locks import NodeLock, StoreLock
 from flowml.cache.objects import ObjectStore
 from flowml.errors import StoreError
 from flowml.spec.node import is_within
@@ -32,6 +33,7 @@ class ProjectCache:
         self.root = root
         self.dir = os.path.join(root, STORE_DIR)
         _ignore_in_git(self.dir)
+        self.store_lock = StoreLock(self.dir)
         self.index_path = os.path.join(self.dir, "flowml.db")
         self.index = CacheIndex(self.index_path)
         self.objects = ObjectStore(os.path.join(self.dir, "cache", "objects"))
@@ -202,8 +204,23 @@ class ProjectCache:
         self.memo.changed.clear()
         self._new_imports.clear()
 
+    @contextlib.contextmanager
+    def exclusive(self):
+        """``with cache.exclusive():`` no run is using the store meanwhile (for gc).
+
+        Raises:
+            StoreError: when a run holds the store.
+        """
+        if not self.store_lock.exclusive():
+            raise StoreError(f"a flowml run is using {self.dir}; try again when it has finished")
+        try:
+            yield
+        finally:
+            self.store_lock.shared()
+
     def close(self) -> None:
         self.index.close()
+        self.store_lock.close()
 
 
 def _ignore_in_git(folder: str) -> None:
