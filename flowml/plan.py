@@ -43,6 +43,12 @@ class Plan:
     required_inputs: list[str] = field(default_factory=list)  # inputs no step writes: must exist
 
     @property
+    def ident(self) -> str:
+        """The pipeline file relative to its folder: what per-pipeline state in the store is keyed by
+        (two files may share a ``name:``)."""
+        return os.path.relpath(self.path, self.root)
+
+    @property
     def order(self) -> list[str]:
         return list(self.nodes)
 

@@ -77,7 +77,8 @@ class Scheduler:
         self.cache = cache or ProjectCache(plan.root)
         self.results: dict[str, NodeResult] = {}
         self.overlay: dict[str, Content | None] = {}
-        self.last_keys = self.cache.index.last_keys(self.pipeline)
+        self.state_key = plan.ident  # node_state rows belong to this pipeline file
+        self.last_keys = self.cache.index.last_keys(self.state_key)
         self.new_keys: dict[str, str] = {}
         self.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._stop = threading.Event()
@@ -88,7 +89,10 @@ class Scheduler:
     def preview(self) -> list[NodeResult]:
         """What a run would do, without running or restoring anything."""
         for name in self.order:
-            decision = self._decide(name)
+            try:
+                decision = self._decide(name)
+            except FAULTS as exc:
+                decision = _Decision("fail", [_fault(exc)])
             status = {"skip": "skipped", "fail": "failed", "cached": "cached", "run": "will run"}[decision.action]
             reasons = decision.reasons or ([f"will restore {', '.join(decision.restore)}"] if decision.restore else [])
             result = NodeResult(name, status, reasons, cache_key=decision.key)
@@ -153,7 +157,7 @@ class Scheduler:
             if name not in self.results:
                 why = "interrupted" if interrupted else "not started: an earlier step failed"
                 self.results[name] = NodeResult(name, "skipped", [why])
-        self.cache.flush(self.pipeline, self.new_keys)
+        self.cache.flush(self.state_key, self.new_keys)
         status = "interrupted" if interrupted else (
             "failed" if any(r.status in ("failed", "killed") for r in self.results.values()) else "success")
         summary = RunSummary(self.pipeline, status, [self.results[n] for n in self.order],
@@ -293,13 +297,26 @@ class Scheduler:
                               error=decision.reasons[0] if failed else None)
         entry = decision.entry
         start = time.perf_counter()
-        self.cache.restore(entry, decision.restore, decision.present)
+        if decision.restore:
+            self._restore_locked(name, decision)
         self.overlay.update(entry.outputs)
         if self.last_keys.get(name) != entry.key:
             self.new_keys[name] = entry.key
         reasons = [f"restored {', '.join(decision.restore)}"] if decision.restore else []
         return NodeResult(name, "cached", reasons, time.perf_counter() - start, entry.key,
                           entry.outputs, entry.metrics)
+
+    def _restore_locked(self, name: str, decision: _Decision) -> None:
+        """Restore under the node's lock, so that a concurrent run executing the same node
+        neither overwrites the restored files nor saves ours as its own."""
+        lock = self.cache.node_lock(name)
+        if not lock.acquire(self._stop):
+            raise KeyboardInterrupt
+        try:
+            present, restore, _ = self.cache.outputs_state(decision.entry)  # as they are now, under the lock
+            self.cache.restore(decision.entry, restore, present)
+        finally:
+            lock.release()
 
     def _execute(self, name: str, decision: _Decision) -> "_Outcome":
         """Worker thread: run the process (with retries), then store its outputs."""
@@ -370,9 +387,10 @@ class Scheduler:
 
     def _inputs_changed(self, node: Node, manifest: dict[str, Any]) -> list[str]:
         """Inputs whose content differs from what the key was computed with (another process,
-        an editor) : recording the entry would tie these outputs to inputs they never saw."""
+        an editor), read from the disk even for upstream outputs: recording the entry would tie
+        these outputs to inputs they never saw."""
         own = tuple(node.outputs)
-        return [p for p, digest in manifest["inputs"].items() if self.cache.input_digest(p, self.overlay, own) != digest]
+        return [p for p, digest in manifest["inputs"].items() if self.cache.input_digest(p, {}, own) != digest]
 
     def _hash_outputs(self, outputs: list[str]) -> tuple[dict[str, Content], list[str]]:
         contents = {p: self.cache.current(p) for p in outputs}
@@ -382,6 +400,7 @@ class Scheduler:
         """Main thread: turn a finished process into a result and a cache entry; frees the node's lock."""
         try:
             if outcome.peer_entry is not None:
+                outcome.lock.release()  # _settle takes it again for a restore: flock is per open file
                 present, restore, _ = self.cache.outputs_state(outcome.peer_entry)
                 peer = _Decision("cached", [], entry=outcome.peer_entry, restore=restore, present=present)
                 result = self._settle(name, peer)
@@ -412,9 +431,8 @@ class Scheduler:
             if previous is not None and _digests(previous.outputs) != _digests(outcome.saved):
                 changed = sorted(p for p in outcome.saved if previous.outputs.get(p) != outcome.saved[p])
                 result.warnings.append(f"{name} is nondeterministic: same inputs, different {', '.join(changed)}")
-            self.cache.record(self.pipeline, Entry(decision.key, name, decision.manifest, outcome.saved,
-                                                   outcome.metrics, proc.duration_s))
-            self.new_keys[name] = decision.key
+            self.cache.record(self.state_key, Entry(decision.key, name, decision.manifest, outcome.saved,
+                                                    outcome.metrics, outcome.duration_s))
         return result
 
     # helpers -------------------------------------------------------------------------

@@ -8,9 +8,13 @@ output, so it cannot influence the cache key).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -874,3 +878,60 @@ def test_code_is_tracked_after_cd_and_through_pythonpath(project):
     assert plan == {"a": ["code tools/helper.py changed"], "b": ["code src/mypkg/util.py changed"]}
     project.run_json()
     assert (project.read("o1.txt"), project.read("o2.txt")) == ("2", "2")
+
+
+def test_a_link_in_an_output_place_is_replaced_not_written_through(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "notes.txt").write_text("important\n")
+    project.pipeline("""\
+        name: t
+        params: {v: 1}
+        steps:
+          a: {run: "mkdir -p out && echo ${params.v} > out/f.txt", outputs: [out/]}
+        """)
+    assert project.run_json()["status"] == "success"
+    assert project.run_json("-P", "v=2")["status"] == "success"
+    shutil.rmtree(project.root / "out")
+    (project.root / "out").symlink_to(outside)
+    summary = project.run_json()
+    assert summary["by_name"]["a"]["status"] == "cached"
+    assert (outside / "notes.txt").read_text() == "important\n" and not (outside / "f.txt").exists()
+    assert not (project.root / "out").is_symlink() and project.read("out/f.txt") == "1\n"
+    (project.root / "out" / "sub").symlink_to(outside)
+    assert project.run_json("-P", "v=2")["by_name"]["a"]["status"] == "cached"
+    assert sorted(p.name for p in outside.iterdir()) == ["notes.txt"]
+    assert not (project.root / "out" / "sub").exists()
+
+
+def test_an_upstream_output_rewritten_while_a_step_runs_is_not_cached(project):
+    """A second run rewrites a.txt while b (of the first run) reads it: b's entry must not be recorded."""
+    project.pipeline("""\
+        name: t
+        params: {v: 1}
+        steps:
+          a: {run: "echo ${params.v} > a.txt", outputs: [a.txt]}
+          b: {run: "touch started; sleep 1.5; cat a.txt > b.txt", inputs: [a.txt], outputs: [b.txt]}
+        """)
+    first = subprocess.Popen([sys.executable, "-m", "flowml", "run", "--json", "-P", "v=1"], cwd=project.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 20
+    while not (project.root / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert project.run_json("-P", "v=2", "--target", "a")["status"] == "success"
+    out, _ = first.communicate(timeout=30)
+    assert any("changed while it ran" in w for w in json.loads(out)["warnings"])
+    summary = project.run_json("-P", "v=1")
+    assert summary["by_name"]["b"]["status"] == "ran", "no entry ties b.txt to the wrong a.txt"
+    assert project.read("b.txt") == "1\n"
+
+
+def test_status_reports_an_input_that_cannot_be_hashed(project):
+    os.mkfifo(project.root / "pipe")
+    project.pipeline("""\
+        name: t
+        steps:
+          a: {run: "echo x > o.txt", inputs: [pipe], outputs: [o.txt]}
+        """)
+    res = project.flowml("status", "--json", timeout=30)
+    assert res.code == 0
+    assert res.json[0]["status"] == "failed" and "neither a regular file nor a folder" in res.json[0]["reasons"][0]

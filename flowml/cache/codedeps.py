@@ -15,49 +15,70 @@ import shlex
 from typing import Callable
 
 _PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
-_SHELL_OPS = {";", "&&", "||", "|", "&", "(", ")", "\n"}
+_PUNCTUATION = set(";&|()")
 _PREFIXES = {"exec", "env", "time", "nice", "nohup", "uv", "run"}
 _OPTS_WITH_ARG = {"-W", "-X", "-Q"}
+_PLAIN_DIR = re.compile(r"^[\w./-]+$")
 
-Entry = tuple[str, str, str]  # ("script", path, cwd) or ("module", dotted.name, cwd); cwd relative to the project
+# ("script", path, cwd, pythonpath) or ("module", dotted.name, cwd, pythonpath);
+# cwd is relative to the project, pythonpath as the shell set it for that invocation.
+Entry = tuple[str, str, str, str]
 
 
 def python_entries(command: str | list[str] | None) -> list[Entry]:
     """The scripts and modules that the python invocations in ``command`` start.
 
-    A ``cd DIR`` earlier in a shell command moves where the later invocations run.
+    The shell's state that decides what they import is followed: ``cd DIR`` (undone at the
+    end of a ``( ... )`` subshell), ``export PYTHONPATH=...`` and a ``PYTHONPATH=...`` prefix.
     """
     if command is None or "python" not in str(command):
         return []
     if isinstance(command, list):
-        segments = [command]
-    else:
-        try:
-            lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()")
-            lexer.whitespace_split = True
-            tokens = list(lexer)
-        except ValueError:
-            return []
-        segments, current = [], []
-        for tok in tokens:
-            if tok in _SHELL_OPS or set(tok) <= set(";&|()"):
-                segments.append(current)
-                current = []
-            else:
-                current.append(tok)
-        segments.append(current)
-    entries, cwd = [], "."
-    for seg in segments:
-        if len(seg) == 2 and seg[0] == "cd":
-            cwd = os.path.normpath(os.path.join(cwd, seg[1]))
-        elif found := _entry(seg):
-            entries.append((*found, cwd))
+        found = _entry(command)
+        return [(*found[:2], ".", found[2])] if found else []
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars="".join(_PUNCTUATION))
+        lexer.whitespace_split = True
+        tokens = list(lexer)
+    except ValueError:
+        return []
+    entries: list[Entry] = []
+    shells = [(".", "")]  # (cwd, PYTHONPATH) of the shell and of each open subshell
+    words: list[str] = []
+    for tok in tokens + [";"]:
+        if not set(tok) <= _PUNCTUATION:
+            words.append(tok)
+            continue
+        shells[-1] = _simple_command(words, *shells[-1], entries)
+        words = []
+        for ch in tok:
+            if ch == "(":
+                shells.append(shells[-1])
+            elif ch == ")" and len(shells) > 1:
+                shells.pop()
     return entries
 
 
-def _entry(argv: list[str]) -> tuple[str, str] | None:
-    i = 0
+def _simple_command(words: list[str], cwd: str, pythonpath: str, entries: list[Entry]) -> tuple[str, str]:
+    """Apply one simple command to the shell state; a python invocation joins ``entries``."""
+    if len(words) == 2 and words[0] == "cd":
+        if _PLAIN_DIR.match(words[1]) and words[1] != "-":  # `cd -`, `cd $X`: where is unknown
+            cwd = os.path.normpath(os.path.join(cwd, words[1]))
+    elif words[:1] == ["export"]:
+        for word in words[1:]:
+            if word.startswith("PYTHONPATH="):
+                pythonpath = word.split("=", 1)[1]
+    elif found := _entry(words):
+        entries.append((found[0], found[1], cwd, found[2] or pythonpath))
+    return cwd, pythonpath
+
+
+def _entry(argv: list[str]) -> tuple[str, str, str] | None:
+    """(kind, target, PYTHONPATH prefix) of a python invocation, else None."""
+    i, pythonpath = 0, ""
     while i < len(argv) and ("=" in argv[i] and not argv[i].startswith("-") or argv[i] in _PREFIXES):
+        if argv[i].startswith("PYTHONPATH="):
+            pythonpath = argv[i].split("=", 1)[1]
         i += 1
     if i >= len(argv) or not _PYTHON.match(os.path.basename(argv[i])):
         return None
@@ -65,9 +86,9 @@ def _entry(argv: list[str]) -> tuple[str, str] | None:
     while i < len(argv):
         arg = argv[i]
         if arg == "-m" and i + 1 < len(argv):
-            return ("module", argv[i + 1])
+            return ("module", argv[i + 1], pythonpath)
         if arg.startswith("-m") and len(arg) > 2:
-            return ("module", arg[2:])
+            return ("module", arg[2:], pythonpath)
         if arg == "-c" or arg.startswith("-c") or arg == "-":
             return None
         if arg in _OPTS_WITH_ARG:
@@ -76,7 +97,7 @@ def _entry(argv: list[str]) -> tuple[str, str] | None:
         if arg.startswith("-"):
             i += 1
             continue
-        return ("script", arg)
+        return ("script", arg, pythonpath)
     return None
 
 
@@ -107,13 +128,14 @@ def code_files(root: str, entries: list[Entry], imports: Callable[[str], list[li
         root: the project folder; files outside it are ignored.
         entries: from :func:`python_entries`.
         imports: returns :func:`imports_of` for a project-relative path (memoized by the caller).
-        pythonpath: the PYTHONPATH the step runs with.
+        pythonpath: the PYTHONPATH of the step's ``env_vars`` (one set in the command rides on the entry).
     """
     root = os.path.abspath(root)
     todo: list[tuple[str, list[str]]] = []  # (relative path, module search roots)
-    for kind, target, cwd in entries:
+    for kind, target, cwd, shell_path in entries:
         here = os.path.normpath(os.path.join(root, cwd))
-        extra = [os.path.normpath(os.path.join(here, p)) for p in pythonpath.split(os.pathsep) if p]
+        paths = f"{shell_path}{os.pathsep}{pythonpath}".split(os.pathsep)
+        extra = [os.path.normpath(os.path.join(here, p)) for p in paths if p]
         fallback = [root, os.path.join(root, "src")]
         if kind == "script":
             script = os.path.normpath(os.path.join(here, target))

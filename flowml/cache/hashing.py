@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import xxhash
 
+from flowml.errors import StoreError
 from flowml.spec.node import is_within
 
 CHUNK = 8 << 20
@@ -157,8 +158,10 @@ def content_of(root: str, rel: str, memo: StatMemo, exclude: tuple[str, ...] = (
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    if not stat_mod.S_ISDIR(st.st_mode):
+    if stat_mod.S_ISREG(st.st_mode):
         return Content(memo.digest(path, rel, st))
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise StoreError(f"{rel} is neither a regular file nor a folder (a pipe or a device cannot be hashed)")
     files = {}
     prefix = "" if rel == "." else rel + "/"
     for sub, sub_st in walk_files(path, follow_dir_links):

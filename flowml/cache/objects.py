@@ -84,9 +84,10 @@ class ObjectStore:
         if content.files is None:
             self.restore_file(content.digest, dest)
             return
-        if os.path.lexists(dest) and not os.path.isdir(dest):
-            os.unlink(dest)
+        if os.path.islink(dest) or (os.path.lexists(dest) and not os.path.isdir(dest)):
+            os.unlink(dest)  # a link in the output's place is replaced, never followed
         os.makedirs(dest, exist_ok=True)
+        _remove_links(dest)
         have = (present.files or {}) if present is not None else {}
         for rel, digest in content.files.items():
             if have.get(rel) != digest:
@@ -103,6 +104,17 @@ def _copy_hashing(src: str, out) -> str:
     out.flush()
     os.fsync(out.fileno())
     return digest
+
+
+def _remove_links(folder: str) -> None:
+    """Unlink every symbolic link under ``folder``: the stored content has none (links to files
+    were saved as files, links to folders not at all), and writing through one could reach
+    outside the project."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                os.unlink(path)
 
 
 def _remove_extra(folder: str, keep: set[str]) -> None:

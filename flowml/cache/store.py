@@ -129,19 +129,14 @@ class ProjectCache:
         return present, restore, lost
 
     def restore(self, entry: Entry, paths: list[str], present: dict[str, Content | None]) -> None:
-        """Copy ``paths`` of ``entry`` back from the object store, never through a link that
-        leads out of the project.
+        """Copy ``paths`` of ``entry`` back from the object store.
 
-        Raises:
-            StoreError: when a folder on the way to an output is a link outside the project.
+        A link in an output's place or inside an output folder is replaced, never written
+        through; folders above an output are the user's layout and are followed, as the
+        step itself would follow them.
         """
-        root = os.path.realpath(self.root)
         for path in paths:
-            target = os.path.join(self.root, path)
-            parent = os.path.realpath(os.path.dirname(target))
-            if parent != root and not parent.startswith(root + os.sep):
-                raise StoreError(f"will not restore {path}: its folder leads outside the project ({parent})")
-            self.objects.restore(entry.outputs[path], target, present.get(path))
+            self.objects.restore(entry.outputs[path], os.path.join(self.root, path), present.get(path))
 
     def save_outputs(self, outputs: list[str]) -> tuple[dict[str, Content], list[str]]:
         """Put each output into the object store; returns their contents and the missing ones.
@@ -190,8 +185,11 @@ class ProjectCache:
             index.close()
 
     def record(self, pipeline: str, entry: Entry) -> None:
+        """Store a new entry and make it its node's latest key, in one transaction (so an entry
+        recorded just before a crash is not taken for a superseded one)."""
         with self.index.transaction():
             self.index.put(pipeline, entry)
+            self.index.set_last_keys(pipeline, {entry.node: entry.key})
 
     def flush(self, pipeline: str, keys: dict[str, str]) -> None:
         """Save memos and each node's latest key in one transaction."""

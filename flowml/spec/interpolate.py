@@ -112,7 +112,7 @@ def substitute(value: Any, resolve: Resolver, *, keep: tuple[str, ...] = ()) -> 
         ref = parse_ref(whole.group(2))
         if ref is not None and ref.namespace not in keep:
             found = resolve(ref)
-            return _escape(found) if keep and isinstance(found, str) else found
+            return _escape(found) if keep else found
 
     def splice(m: re.Match) -> str:
         if m.group(1):
@@ -126,5 +126,10 @@ def substitute(value: Any, resolve: Resolver, *, keep: tuple[str, ...] = ()) -> 
     return _REF.sub(splice, value)
 
 
-def _escape(text: str) -> str:
-    return text.replace("${", "$${")
+def _escape(value: Any) -> Any:
+    """``value`` (a string, or strings inside a list) with ``${`` written as ``$${``."""
+    if isinstance(value, str):
+        return value.replace("${", "$${")
+    if isinstance(value, list):
+        return [_escape(v) for v in value]
+    return value

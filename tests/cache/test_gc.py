@@ -83,3 +83,14 @@ def test_gc_without_a_store_says_so_and_creates_nothing(project):
     res = project.flowml("gc")
     assert res.code == 0 and "nothing to collect" in res.out
     assert not (project.root / ".flowml").exists()
+
+
+def test_gc_superseded_keeps_the_current_state_of_every_pipeline_file(project):
+    """Two files that share a name: are still two pipelines, each keeping its latest entries."""
+    project.pipeline("name: p\nsteps:\n  a: {run: echo prod > prod.txt, outputs: [prod.txt]}\n")
+    project.write("dev.yaml", "name: p\nsteps:\n  a: {run: echo dev > dev.txt, outputs: [dev.txt]}\n")
+    assert project.run_json()["status"] == "success"
+    assert project.run_json("dev.yaml")["status"] == "success"
+    assert project.flowml("gc", "--superseded").code == 0
+    assert project.run_json()["by_name"]["a"]["status"] == "cached"
+    assert project.run_json("dev.yaml")["by_name"]["a"]["status"] == "cached"
