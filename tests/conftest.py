@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,18 @@ class Project:
         proc = subprocess.run([sys.executable, "-m", "flowml", *args], cwd=self.root, capture_output=True,
                               text=True, timeout=timeout, env={**os.environ, "CI": "1", **(env or {})})
         return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def start(self, *args: str, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+        """``python -m flowml ARGS`` in the background, for tests that act while it runs."""
+        return subprocess.Popen([sys.executable, "-m", "flowml", *args], cwd=self.root, stdout=stdout,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    def wait_for(self, rel: str, timeout: float = 20) -> None:
+        """Wait until the project holds ``rel`` (a marker a step writes when it has started)."""
+        deadline = time.monotonic() + timeout
+        while not (self.root / rel).exists():
+            assert time.monotonic() < deadline, f"{rel} did not appear within {timeout} s"
+            time.sleep(0.05)
 
     def run_json(self, *args: str, **kw) -> dict:
         """``flowml run --json ARGS``; returns {node name: step record} plus the whole summary."""

@@ -13,8 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -912,11 +910,8 @@ def test_an_upstream_output_rewritten_while_a_step_runs_is_not_cached(project):
           a: {run: "echo ${params.v} > a.txt", outputs: [a.txt]}
           b: {run: "touch started; sleep 1.5; cat a.txt > b.txt", inputs: [a.txt], outputs: [b.txt]}
         """)
-    first = subprocess.Popen([sys.executable, "-m", "flowml", "run", "--json", "-P", "v=1"], cwd=project.root,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.monotonic() + 20
-    while not (project.root / "started").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    first = project.start("run", "--json", "-P", "v=1", stdout=subprocess.PIPE)
+    project.wait_for("started")
     assert project.run_json("-P", "v=2", "--target", "a")["status"] == "success"
     out, _ = first.communicate(timeout=30)
     assert any("changed while it ran" in w for w in json.loads(out)["warnings"])

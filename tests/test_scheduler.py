@@ -364,11 +364,8 @@ def test_a_rerun_after_flowml_is_killed_waits_for_the_orphaned_step(project):
         steps:
           a: {run: "for i in 1 2 3 4; do echo $i >> out.txt; sleep 0.4; done", outputs: [out.txt]}
         """)
-    proc = subprocess.Popen([sys.executable, "-m", "flowml", "run"], cwd=project.root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not (project.root / "out.txt").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = project.start("run")
+    project.wait_for("out.txt")
     proc.kill()
     proc.wait()
     summary = project.run_json()

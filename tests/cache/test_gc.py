@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 PIPELINE = """\
@@ -65,12 +63,9 @@ def test_gc_refuses_while_a_run_uses_the_store(project):
           slow: {run: "touch started && sleep 3 && echo done > s.txt", outputs: [s.txt]}
         """)
     project.flowml("status")  # creates the store
-    run = subprocess.Popen([sys.executable, "-m", "flowml", "run"], cwd=project.root,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = project.start("run")
     try:
-        deadline = time.monotonic() + 20
-        while not (project.root / "started").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        project.wait_for("started")
         res = project.flowml("gc")
         assert res.code == 1 and "a flowml run is using" in res.err and "Traceback" not in res.err
     finally:
