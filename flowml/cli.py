@@ -43,7 +43,7 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dr
     """Run PIPELINE, skipping every step whose inputs did not change."""
     from flowml.runs import RunOptions
 
-    options = RunOptions(targets, from_, force, force_all, jobs or os.cpu_count() or 1, keep_going)
+    options = RunOptions(targets, from_, force, force_all, jobs, keep_going)
     if junit and not os.access(os.path.dirname(os.path.abspath(junit)), os.W_OK):
         _write(junit, "", "--junit")  # fails now with the reason, before any step runs
     if dry_run:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ class RunOptions:
     from_: tuple[str, ...] = ()
     force: tuple[str, ...] = ()
     force_all: bool = False
-    jobs: int = os.cpu_count() or 1
+    jobs: int | None = None  # None: one per core
     keep_going: bool = False
 
 

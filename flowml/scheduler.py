@@ -23,7 +23,7 @@ from typing import Any
 
 from flowml.cache.hashing import Content
 from flowml.cache.index import Entry
-from flowml.cache.keys import explain
+from flowml.cache.keys import explain, make_key
 from flowml.cache.locks import NodeLock
 from flowml.cache.store import ProjectCache
 from flowml.plan import Plan
@@ -121,7 +121,7 @@ class Scheduler:
         runnable: list[tuple[str, _Decision]] = []  # decided to run, waiting for a free slot
         running: dict[Future, tuple[str, _Decision]] = {}
         interrupted = False
-        jobs = max(1, self.options.jobs)
+        jobs = max(1, self.options.jobs or os.cpu_count() or 1)
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="flowml-step")
         try:
             while ready or runnable or running:
@@ -242,7 +242,7 @@ class Scheduler:
             environment=self._env_fingerprint(node), inputs=node.inputs, outputs=node.outputs,
             cache_version=node.cache_version, metrics=node.metrics, producers=self.plan.producers[name],
             overlay=self.overlay)
-        key = self.cache.key(manifest)
+        key = make_key(manifest)
         decision = _Decision("run", [], manifest, key, command=command, env_vars=env_vars)
         if not node.cacheable:
             decision.reasons = ["caching is off for this step"]

@@ -15,7 +15,7 @@ from typing import Any
 from flowml.cache.codedeps import code_files, imports_of, python_entries
 from flowml.cache.hashing import Content, StatMemo, content_of, tree_digest, walk_files
 from flowml.cache.index import CacheIndex, Entry
-from flowml.cache.keys import MISSING, make_key
+from flowml.cache.keys import MISSING
 from flowml.cache.locks import NodeLock, StoreLock
 from flowml.cache.objects import ObjectStore
 from flowml.errors import StoreError
@@ -60,8 +60,6 @@ class ProjectCache:
             "cache_version": cache_version,
             "producers": producers,
         }
-
-    key = staticmethod(make_key)
 
     def input_digest(self, path: str, overlay: Overlay, own_outputs: tuple[str, ...] = ()) -> str | None:
         """Digest of an input, taking outputs of this run from ``overlay`` rather than the disk.
