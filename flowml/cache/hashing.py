@@ -23,7 +23,6 @@ from flowml.spec.node import is_within
 CHUNK = 8 << 20
 RACY_SECONDS = 2.0
 IGNORED_NAMES = frozenset({".git", ".flowml", "__pycache__", ".DS_Store"})
-EMPTY = xxhash.xxh3_128_hexdigest(b"")
 
 
 def hash_bytes(data: bytes) -> str:
@@ -62,10 +61,6 @@ class Content:
 
     digest: str
     files: dict[str, str] | None = None  # folder: relative path -> digest; None for a file
-
-    @property
-    def is_dir(self) -> bool:
-        return self.files is not None
 
     def to_json(self) -> dict:
         return {"digest": self.digest, "files": self.files} if self.files is not None else {"digest": self.digest}

@@ -68,7 +68,7 @@ def test_hash_file_is_xxh3_128_of_the_bytes_across_chunks(tmp_path):
     data = os.urandom(1024) * (hashing.CHUNK // 1024) + b"tail"  # one chunk and a bit
     big = write(tmp_path / "big", data)
     assert hash_file(str(big)) == xxhash.xxh3_128_hexdigest(data)
-    assert hash_file(str(write(tmp_path / "empty", b""))) == hashing.EMPTY
+    assert hash_file(str(write(tmp_path / "empty", b""))) == hash_bytes(b"")
 
 
 def test_tree_digest_depends_on_names_and_contents_not_order():
@@ -158,7 +158,7 @@ def test_folder_digest_rereads_only_the_changed_file(tmp_path, reads):
     _folder(tmp_path)
     memo = StatMemo()
     first = content_of(str(tmp_path), "data", memo)
-    assert first.is_dir and sorted(first.files) == ["a.csv", "b.csv", "deep/c.csv"]
+    assert first.files is not None and sorted(first.files) == ["a.csv", "b.csv", "deep/c.csv"]
     assert sorted(reads) == ["a.csv", "b.csv", "c.csv"]
     assert first.digest == tree_digest(first.files)
     assert first.files["deep/c.csv"] == hash_bytes(b"5,6\n")
@@ -210,7 +210,7 @@ def test_content_of_a_missing_path_is_none_and_a_file_has_no_files(tmp_path):
     assert content_of(str(tmp_path), "nope", memo) is None
     write(tmp_path / "f.txt", b"f")
     c = content_of(str(tmp_path), "f.txt", memo)
-    assert c == Content(hash_bytes(b"f")) and not c.is_dir
+    assert c == Content(hash_bytes(b"f")) and c.files is None
     assert Content.from_json(c.to_json()) == c
     d = content_of(str(tmp_path), ".", memo)
-    assert d.is_dir and Content.from_json(d.to_json()) == d
+    assert d.files is not None and Content.from_json(d.to_json()) == d
