@@ -11,13 +11,16 @@ import sys
 
 import click
 
-from flowml import __version__
+from flowml.version import __version__
 from flowml.errors import FlowmlError
 
 EXIT = {"success": 0, "failed": 1, "interrupted": 130}
 PIPELINE = click.argument("pipeline", default="pipeline.yaml", type=click.Path(dir_okay=True))
 PARAMS = click.option("-P", "--param", "params", multiple=True, metavar="KEY=VALUE",
                       help="Override a param (typed like its default).")
+TRACKING_URI = click.option("--tracking-uri", metavar="URI", envvar="FLOWML_TRACKING_URI",
+                            help="Tracking store [default: .flowml/flowml.db next to the pipeline; "
+                                 "env FLOWML_TRACKING_URI].")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,21 +42,31 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress goes to stderr).")
 @click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Write a JUnit XML report.")
 @click.option("--live/--no-live", default=None, help="Live table on a terminal [default: when interactive].")
-def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dry_run, as_json, junit, live):
-    """Run PIPELINE, skipping every step whose inputs did not change."""
+@click.option("--experiment", metavar="NAME", help="Experiment of the runs [default: the pipeline's name].")
+@click.option("--no-track", is_flag=True, help="Record no runs (the cache still works).")
+@TRACKING_URI
+def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dry_run, as_json, junit, live,
+        experiment, no_track, tracking_uri):
+    """Run PIPELINE, skipping every step whose inputs did not change.
+
+    Each step execution, cache hits included, is tracked as a run nested under one run
+    for the pipeline; a rerun where nothing changed records nothing.
+    """
     from flowml.runs import RunOptions
 
     options = RunOptions(targets, from_, force, force_all, jobs, keep_going)
     if junit and not os.access(os.path.dirname(os.path.abspath(junit)), os.W_OK):
         _write(junit, "", "--junit")  # fails now with the reason, before any step runs
     if dry_run:
-        _plan(pipeline, params, options, as_json)
+        _plan(pipeline, params, options, as_json, tracking_uri)
         return
     import signal
 
     from flowml.executors import load_executor
     from flowml.progress import make_listener
+    from flowml.recorder import RunRecorder
     from flowml.reports import junit_xml, summary_json
+    from flowml.runs import Listeners
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
@@ -61,8 +74,10 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dr
     # SIGHUP too: a closed terminal or SSH session must stop the steps, not orphan them.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, terminate)
-    with _scheduler(pipeline, params, options, load_executor("local"),
-                    make_listener(sys.stderr, live)) as scheduler:
+    with _scheduler(pipeline, params, options, tracking_uri, load_executor("local")) as scheduler:
+        progress = make_listener(sys.stderr, live)
+        scheduler.listener = progress if no_track else Listeners(
+            progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment))
         summary = scheduler.run()
     if as_json:
         click.echo(summary_json(summary))
@@ -77,15 +92,16 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dr
 @click.option("--target", "targets", multiple=True, metavar="STEP", help="Only STEP and what it needs.")
 @click.option("--from", "from_", multiple=True, metavar="STEP", help="Only STEP and everything downstream.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(pipeline, params, targets, from_, as_json):
+@TRACKING_URI
+def status(pipeline, params, targets, from_, as_json, tracking_uri):
     """Say which steps of PIPELINE will run, and why."""
     from flowml.runs import RunOptions
 
-    _plan(pipeline, params, RunOptions(targets, from_), as_json)
+    _plan(pipeline, params, RunOptions(targets, from_), as_json, tracking_uri)
 
 
-def _plan(pipeline, params, options, as_json: bool) -> None:
-    with _scheduler(pipeline, params, options) as scheduler:
+def _plan(pipeline, params, options, as_json: bool, tracking_uri: str | None) -> None:
+    with _scheduler(pipeline, params, options, tracking_uri) as scheduler:
         results = scheduler.preview()
     if as_json:
         import json
@@ -101,12 +117,12 @@ def _plan(pipeline, params, options, as_json: bool) -> None:
 class _scheduler:
     """Open the pipeline's plan and a scheduler on it (which opens the cache); closes the cache on exit."""
 
-    def __init__(self, pipeline, params, options, executor=None, listener=None) -> None:
+    def __init__(self, pipeline, params, options, tracking_uri=None, executor=None) -> None:
         from flowml.plan import write_plan
         from flowml.scheduler import Scheduler
 
         plan, key = _open_plan(pipeline, params, options.targets, options.from_)
-        self.scheduler = Scheduler(plan, None, executor, options, listener)
+        self.scheduler = Scheduler(plan, None, executor, options, tracking_uri=tracking_uri)
         if key is not None:
             write_plan(plan, key)
 

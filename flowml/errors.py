@@ -67,6 +67,17 @@ class StoreError(FlowmlError):
     """The cache store or its database cannot be used (exit code 1)."""
 
 
+class TrackingError(FlowmlError):
+    """A tracking request that cannot be served, with MLflow's error code so that the REST API
+    can answer as MLflow does (``RESOURCE_DOES_NOT_EXIST`` is 404, the others 400)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, error_code: str = "INVALID_PARAMETER_VALUE") -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
 def pipeline_file(path: str) -> str:
     """The absolute path of a pipeline file, given the file or the folder that holds pipeline.yaml."""
     path = os.path.abspath(path)

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowml import __version__
+from flowml.version import __version__
 from flowml.errors import Problem, display_path
 from flowml.spec.node import Node, nodes_named
 

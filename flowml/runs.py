@@ -36,6 +36,10 @@ class NodeResult:
     error: str | None = None
     logs: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # outputs a cached node copied back
+    source_run: str | None = None  # for a cached node: the run that produced its outputs
+    saved_s: float = 0.0  # for a cached node: how long that run took
+    exit_code: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "reason": "; ".join(self.reasons),
@@ -62,13 +66,52 @@ class RunSummary:
                 "steps": [r.to_json() for r in self.results]}
 
 
+@dataclass
+class StepContext:
+    """What listeners give a step about to run: the run it is tracked as, variables for its
+    process (the tracking URI and run id), and the files its stdout and stderr go to."""
+
+    run_id: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+
+
 class Listener:
-    """Hooks the scheduler calls; progress views and (later) tracking implement them."""
+    """Hooks the scheduler calls; progress views and the tracking recorder implement them."""
 
     def on_start(self, names: list[str]) -> None: ...
 
-    def on_node_start(self, name: str, reasons: list[str]) -> None: ...
+    def on_node_start(self, name: str, reasons: list[str]) -> StepContext | None: ...
 
     def on_node_end(self, result: NodeResult) -> None: ...
 
     def on_finish(self, summary: RunSummary) -> None: ...
+
+
+class Listeners(Listener):
+    """Several listeners as one; the step context is the union of what each gives."""
+
+    def __init__(self, *listeners: Listener) -> None:
+        self.listeners = listeners
+
+    def on_start(self, names: list[str]) -> None:
+        for listener in self.listeners:
+            listener.on_start(names)
+
+    def on_node_start(self, name: str, reasons: list[str]) -> StepContext:
+        merged = StepContext()
+        for listener in self.listeners:
+            context = listener.on_node_start(name, reasons)
+            if context is not None:
+                merged.run_id = merged.run_id or context.run_id
+                merged.env.update(context.env)
+                merged.logs = merged.logs or context.logs
+        return merged
+
+    def on_node_end(self, result: NodeResult) -> None:
+        for listener in self.listeners:
+            listener.on_node_end(result)
+
+    def on_finish(self, summary: RunSummary) -> None:
+        for listener in self.listeners:
+            listener.on_finish(summary)

@@ -27,7 +27,7 @@ from flowml.cache.keys import explain, make_key
 from flowml.cache.locks import NodeLock
 from flowml.cache.store import ProjectCache
 from flowml.plan import Plan
-from flowml.runs import Listener, NodeResult, RunOptions, RunSummary
+from flowml.runs import Listener, NodeResult, RunOptions, RunSummary, StepContext
 from flowml.environments import Environment, base_env, load_environments
 from flowml.errors import Problem, SpecError, StoreError, did_you_mean
 from flowml.executors import Executor, ProcessResult, Task
@@ -62,9 +62,11 @@ class Scheduler:
     """Runs (or plans) the selected part of a pipeline."""
 
     def __init__(self, plan: Plan, cache: ProjectCache | None = None, executor: Executor | None = None,
-                 options: RunOptions | None = None, listener: Listener | None = None) -> None:
+                 options: RunOptions | None = None, listener: Listener | None = None,
+                 tracking_uri: str | None = None) -> None:
         """Check the selection and environments, then open the cache (``.flowml/`` next to the
-        pipeline unless ``cache`` is given), so that bad input never creates a store."""
+        pipeline, its index in the store at ``tracking_uri``, unless ``cache`` is given), so
+        that bad input never creates a store."""
         self.plan, self.executor = plan, executor
         self.options = options or RunOptions()
         self.listener = listener or Listener()
@@ -74,12 +76,12 @@ class Scheduler:
         self.rank = {n: i for i, n in enumerate(self.order)}
         self.forced = set(self.order) if self.options.force_all else _forced(plan, self.options.force)
         self.environments = load_environments(plan)
-        self.cache = cache or ProjectCache(plan.root)
+        self.cache = cache or ProjectCache(plan.root, tracking_uri)
         self.results: dict[str, NodeResult] = {}
         self.overlay: dict[str, Content | None] = {}
         self.state_key = plan.ident  # node_state rows belong to this pipeline file
-        self.last_keys = self.cache.index.last_keys(self.state_key)
-        self.new_keys: dict[str, str] = {}
+        self.last = self.cache.last_entries(self.state_key)  # the entries this workspace's outputs came from
+        self.new_entries: dict[str, Entry] = {}  # nodes now holding another entry's outputs
         self.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._stop = threading.Event()
         self._failing = False
@@ -134,8 +136,8 @@ class Scheduler:
                     ready += self._release(name, waiting, children)
                 while runnable and len(running) < jobs and not self._failing:
                     name, decision = runnable.pop(0)
-                    self.listener.on_node_start(name, decision.reasons)
-                    running[pool.submit(self._execute, name, decision)] = (name, decision)
+                    context = self.listener.on_node_start(name, decision.reasons) or StepContext()
+                    running[pool.submit(self._execute, name, decision, context)] = (name, decision)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -157,7 +159,7 @@ class Scheduler:
             if name not in self.results:
                 why = "interrupted" if interrupted else "not started: an earlier step failed"
                 self.results[name] = NodeResult(name, "skipped", [why])
-        self.cache.flush(self.state_key, self.new_keys)
+        self.cache.flush(self.state_key, list(self.new_entries.values()))
         status = "interrupted" if interrupted else (
             "failed" if any(r.status in ("failed", "killed") for r in self.results.values()) else "success")
         summary = RunSummary(self.pipeline, status, [self.results[n] for n in self.order],
@@ -258,7 +260,7 @@ class Scheduler:
                 return decision
             decision.reasons = [f"output {p} missing and not restorable" for p in lost]
             return decision
-        previous = self.cache.lookup(self.last_keys.get(name))
+        previous = self.last.get(name)
         decision.reasons = explain(manifest, previous.manifest if previous else None) or ["cache entry missing"]
         return decision
 
@@ -284,7 +286,7 @@ class Scheduler:
             if result.status == "will run":
                 raise _Unknown(node)
             return result.metrics
-        entry = self.cache.lookup(self.last_keys.get(node))
+        entry = self.last.get(node)
         if entry is None:
             raise ConditionError(f"step {node} is not selected and has never run, so its metrics are unknown")
         return entry.metrics
@@ -300,11 +302,12 @@ class Scheduler:
         if decision.restore:
             self._restore_locked(name, decision)
         self.overlay.update(entry.outputs)
-        if self.last_keys.get(name) != entry.key:
-            self.new_keys[name] = entry.key
+        if name not in self.last or self.last[name].key != entry.key:
+            self.new_entries[name] = entry
         reasons = [f"restored {', '.join(decision.restore)}"] if decision.restore else []
-        return NodeResult(name, "cached", reasons, time.perf_counter() - start, entry.key,
-                          entry.outputs, entry.metrics)
+        return NodeResult(name, "cached", reasons, time.perf_counter() - start, entry.key, entry.outputs,
+                          entry.metrics, restored=list(decision.restore), source_run=entry.run_id,
+                          saved_s=entry.duration_s or 0.0)
 
     def _restore_locked(self, name: str, decision: _Decision) -> None:
         """Restore under the node's lock, so that a concurrent run executing the same node
@@ -318,9 +321,9 @@ class Scheduler:
         finally:
             lock.release()
 
-    def _execute(self, name: str, decision: _Decision) -> "_Outcome":
+    def _execute(self, name: str, decision: _Decision, context: StepContext) -> "_Outcome":
         """Worker thread: run the process (with retries), then store its outputs."""
-        outcome = _Outcome(logs={}, lock=self.cache.node_lock(name))
+        outcome = _Outcome(logs={}, lock=self.cache.node_lock(name), context=context)
         try:
             return self._run_node(name, decision, outcome)
         except FAULTS as exc:
@@ -330,7 +333,7 @@ class Scheduler:
     def _run_node(self, name: str, decision: _Decision, outcome: "_Outcome") -> "_Outcome":
         node = self.plan.nodes[name]
         env = self.environments[node.env or ""]
-        logs = outcome.logs = self._log_paths(name)
+        logs = outcome.logs = outcome.context.logs or self._log_paths(name)
         if not outcome.lock.acquire(self._stop):
             outcome.process = ProcessResult(None, 0.0, killed=True)
             return outcome
@@ -342,7 +345,7 @@ class Scheduler:
         # The step inherits the lock, so a step orphaned by a killed flowml keeps its outputs
         # locked until it exits: a rerun waits for it instead of writing beside it.
         task = Task(name, env.wrap(_argv(decision.command)), self.plan.root,
-                    self._process_env(env, decision.env_vars), logs["stdout"], logs["stderr"],
+                    self._process_env(env, decision.env_vars, outcome.context), logs["stdout"], logs["stderr"],
                     node.timeout, pass_fds=(outcome.lock.fd,))
         start = time.perf_counter()
         outcome.process = self._attempts(task, node, outcome)
@@ -413,7 +416,8 @@ class Scheduler:
     def _record(self, name: str, decision: _Decision, outcome: "_Outcome") -> NodeResult:
         proc = outcome.process
         result = NodeResult(name, "ran", decision.reasons, outcome.duration_s, decision.key,
-                            outcome.saved, outcome.metrics, outcome.attempts, logs=outcome.logs)
+                            outcome.saved, outcome.metrics, outcome.attempts, logs=outcome.logs,
+                            exit_code=proc.returncode)
         if proc.killed or (self._stop.is_set() and not proc.ok):
             result.status, result.error = "killed", "interrupted"
         elif not proc.ok or outcome.error:
@@ -432,7 +436,7 @@ class Scheduler:
                 changed = sorted(p for p in outcome.saved if previous.outputs.get(p) != outcome.saved[p])
                 result.warnings.append(f"{name} is nondeterministic: same inputs, different {', '.join(changed)}")
             self.cache.record(self.state_key, Entry(decision.key, name, decision.manifest, outcome.saved,
-                                                    outcome.metrics, outcome.duration_s))
+                                                    outcome.metrics, outcome.duration_s, outcome.context.run_id))
         return result
 
     # helpers -------------------------------------------------------------------------
@@ -441,11 +445,11 @@ class Scheduler:
         env = self.environments[node.env or ""]
         return {"name": node.env or "local", "fingerprint": env.fingerprint()}
 
-    def _process_env(self, env: Environment, env_vars: dict[str, str]) -> dict[str, str]:
+    def _process_env(self, env: Environment, env_vars: dict[str, str], context: StepContext) -> dict[str, str]:
         variables = base_env()
         variables.update(env_vars)
         variables["FLOWML_PIPELINE"] = self.pipeline
-        variables["FLOWML_RUN_ID"] = self.run_id
+        variables.update(context.env)
         return env.process_env(variables)
 
     def _log_paths(self, name: str) -> dict[str, str]:
@@ -459,6 +463,7 @@ class Scheduler:
 class _Outcome:
     logs: dict[str, str]
     lock: NodeLock
+    context: StepContext
     process: ProcessResult | None = None
     attempts: int = 0
     saved: dict[str, Content] = field(default_factory=dict)

@@ -75,3 +75,54 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
+
+
+# --- PostgreSQL (tracking store tests): one real server per pytest process, one fresh database per test.
+
+def _postgres_required() -> bool:
+    """CI (and whoever sets FLOWML_REQUIRE_POSTGRES) must not pass by skipping the store tests."""
+    return any(os.environ.get(v, "").lower() not in ("", "0", "false") for v in ("CI", "FLOWML_REQUIRE_POSTGRES"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """SQLAlchemy URL of the ``flowml`` database on a throwaway cluster (tests/pg.py).
+
+    Started on first use only, so runs without store tests pay nothing; under xdist each
+    worker starts its own. The cluster lives in the system temp folder, not tmp_path_factory's:
+    as root the server runs as user postgres, which cannot enter pytest's 0700 folders.
+    """
+    here = str(Path(__file__).parent)
+    if here not in sys.path:  # already there under pytest's default import mode, not under importlib's
+        sys.path.insert(0, here)
+    import pg  # tests/pg.py
+
+    try:
+        url, stop = pg.start_postgres()
+    except pg.PostgresNotFound as exc:
+        missing = str(exc)
+    else:
+        missing = None
+    if missing and _postgres_required():
+        pytest.fail(f"{missing} (required because CI or FLOWML_REQUIRE_POSTGRES is set)", pytrace=False)
+    if missing:
+        pytest.skip(missing)
+    yield url
+    stop()
+
+
+@pytest.fixture
+def pg_database(postgres_url):
+    """URL of a new, empty database for this test alone, dropped afterwards (even if still connected)."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

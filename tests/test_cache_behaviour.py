@@ -853,7 +853,9 @@ def test_the_json_summary_says_why_a_step_failed(project):
     summary = project.run_json()
     step = summary["by_name"]["bad"]
     assert (summary["code"], step["status"], step["error"], step["attempts"]) == (1, "failed", "exit code 3", 2)
-    assert step["logs"]["stderr"].endswith("bad.stderr")
+    # the log is the step run's artifact, kept across both attempts
+    assert step["logs"]["stderr"].endswith("/artifacts/logs/stderr.txt")
+    assert "/.flowml/artifacts/" in step["logs"]["stderr"]
 
 
 def test_code_is_tracked_after_cd_and_through_pythonpath(project):

@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 
 from flowml.cache.store import ProjectCache
+from flowml.errors import StoreError
 
 KEEP_RUN_LOGS = 10
 
@@ -40,21 +41,35 @@ def collect(cache: ProjectCache, superseded: bool = False, dry_run: bool = False
     Raises:
         StoreError: when a run is using the store.
     """
+    from flowml.tracking.stores import default_uri
+
+    if superseded and cache.index.uri != default_uri(cache.root):
+        raise StoreError(f"gc --superseded drops cache entries other workspaces may use; the tracking store "
+                         f"{cache.index.uri} is shared, so it is refused (plain gc is safe)")
     report = GcReport()
     with cache.exclusive():
-        keep = cache.index.output_digests(current_only=superseded)
+        current = cache.state.current_keys() if superseded else None
+        keep = cache.index.output_digests(current) | _workspace_digests(cache)
         gone = [p for p in cache.memo.rows if not os.path.lexists(os.path.join(cache.root, p))]
         report.memo_rows = len(gone)
-        report.entries = cache.index.superseded_entries() if superseded else 0
+        if superseded:
+            report.entries = cache.index.drop_except(current, dry_run)
         if not dry_run:
-            with cache.index.transaction():
-                if superseded:
-                    cache.index.drop_superseded_entries()
-                cache.index.drop_stat_memo(gone)
+            with cache.state.transaction():
+                cache.state.drop_stat_memo(gone)
             shutil.rmtree(cache.objects.tmp, ignore_errors=True)
         _remove_objects(cache, keep, report, dry_run)
         _remove_old_logs(cache, report, dry_run)
     return report
+
+
+def _workspace_digests(cache: ProjectCache) -> set[str]:
+    """Files the workspace's own entries hold (they may be absent from a shared index)."""
+    digests: set[str] = set()
+    for entry in cache.state.all_entries():
+        for content in entry.outputs.values():
+            digests.update(content.files.values() if content.files is not None else [content.digest])
+    return digests
 
 
 def _remove_objects(cache: ProjectCache, keep: set[str], report: GcReport, dry_run: bool) -> None:

@@ -1,9 +1,12 @@
-"""One project's cache: the index, the object store and the hashing memos under ``.flowml/``.
+"""One project's cache: the workspace state, the shared index, the object store and the
+hashing memos.
 
 This is the face the scheduler sees: compute a node's manifest and key, find an entry,
-check or restore its outputs, save new outputs and record the entry. Hashing and
-copying (:meth:`save_outputs`) are safe to call from worker threads; everything that
-touches the database stays on the calling thread.
+check or restore its outputs, save new outputs and record the entry. An entry is looked up
+first among the ones this workspace's outputs came from (``state.db``), and only then in
+the shared index in the tracking store, so a run where nothing changed never opens the
+tracking store. Hashing, copying (:meth:`save_outputs`) and :meth:`peek` are safe to call
+from worker threads; the workspace state stays on the calling thread.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from flowml.cache.index import CacheIndex, Entry
 from flowml.cache.keys import MISSING
 from flowml.cache.locks import NodeLock, StoreLock
 from flowml.cache.objects import ObjectStore
+from flowml.cache.state import WorkspaceState
 from flowml.errors import StoreError
 from flowml.spec.node import is_within
 
@@ -29,15 +33,18 @@ Overlay = dict[str, "Content | None"]  # outputs produced in this run; None: not
 class ProjectCache:
     """The ``.flowml`` store of the project rooted at ``root``."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, tracking_uri: str | None = None) -> None:
+        from flowml.tracking.stores import resolve_uri
+
         self.root = root
         self.dir = os.path.join(root, STORE_DIR)
         _ignore_in_git(self.dir)
         self.store_lock = StoreLock(self.dir)
-        self.index_path = os.path.join(self.dir, "flowml.db")
-        self.index = CacheIndex(self.index_path)
+        self.state = WorkspaceState(os.path.join(self.dir, "state.db"))
+        self.index = CacheIndex(resolve_uri(tracking_uri, root))
         self.objects = ObjectStore(os.path.join(self.dir, "cache", "objects"))
-        self.memo = StatMemo(self.index.load_stat_memo())
+        self.memo = StatMemo(self.state.load_stat_memo())
+        self.last: dict[str, dict[str, Entry]] = {}  # pipeline -> node -> the entry its outputs came from
         self._imports: dict[str, list] = {}
         self._new_imports: dict[str, list] = {}
 
@@ -98,7 +105,7 @@ class ProjectCache:
         def imports(rel: str) -> list:
             digest = digests[rel] = self.memo.digest(os.path.join(self.root, rel), rel)
             if digest not in self._imports:
-                self._imports.update(self.index.code_imports([digest]))
+                self._imports.update(self.state.code_imports([digest]))
             if digest not in self._imports:
                 with open(os.path.join(self.root, rel), "rb") as fh:
                     self._imports[digest] = self._new_imports[digest] = imports_of(fh.read())
@@ -167,36 +174,47 @@ class ProjectCache:
 
     # records -------------------------------------------------------------------------
 
+    def last_entries(self, pipeline: str) -> dict[str, Entry]:
+        """The entry each node's outputs in this workspace came from."""
+        if pipeline not in self.last:
+            self.last[pipeline] = self.state.last_entries(pipeline)
+        return self.last[pipeline]
+
     def lookup(self, key: str | None) -> Entry | None:
-        return self.index.get(key) if key else None
+        """The entry for ``key``: one this workspace holds, else the shared index's."""
+        if not key:
+            return None
+        for entries in self.last.values():
+            for entry in entries.values():
+                if entry.key == key:
+                    return entry
+        return self.index.get(key)
 
     def node_lock(self, name: str) -> NodeLock:
         """A cross-process lock held while ``name`` runs and until its entry is recorded."""
         return NodeLock(os.path.join(self.dir, "locks"), name)
 
     def peek(self, key: str) -> Entry | None:
-        """Look ``key`` up on a fresh connection (safe from a worker thread)."""
-        index = CacheIndex(self.index_path)
-        try:
-            return index.get(key)
-        finally:
-            index.close()
+        """Look ``key`` up in the shared index (safe from a worker thread)."""
+        return self.index.get(key)
 
     def record(self, pipeline: str, entry: Entry) -> None:
-        """Store a new entry and make it its node's latest key, in one transaction (so an entry
-        recorded just before a crash is not taken for a superseded one)."""
-        with self.index.transaction():
-            self.index.put(pipeline, entry)
-            self.index.set_last_keys(pipeline, {entry.node: entry.key})
+        """Store a new entry in the shared index, then make it its node's state here (so an
+        entry recorded just before a crash is found again by key)."""
+        self.index.put(pipeline, entry)
+        self.last_entries(pipeline)[entry.node] = entry
+        with self.state.transaction():
+            self.state.set_last_entries(pipeline, [entry])
 
-    def flush(self, pipeline: str, keys: dict[str, str]) -> None:
-        """Save memos and each node's latest key in one transaction."""
-        if not (self.memo.changed or self._new_imports or keys):
+    def flush(self, pipeline: str, entries: list[Entry]) -> None:
+        """Save memos and the entries nodes now hold (restored or adopted) in one transaction."""
+        if not (self.memo.changed or self._new_imports or entries):
             return
-        with self.index.transaction():
-            self.index.save_stat_memo(self.memo.changed)
-            self.index.save_code_imports(self._new_imports)
-            self.index.set_last_keys(pipeline, keys)
+        self.last_entries(pipeline).update({e.node: e for e in entries})
+        with self.state.transaction():
+            self.state.save_stat_memo(self.memo.changed)
+            self.state.save_code_imports(self._new_imports)
+            self.state.set_last_entries(pipeline, entries)
         self.memo.changed.clear()
         self._new_imports.clear()
 
@@ -215,7 +233,7 @@ class ProjectCache:
             self.store_lock.shared()
 
     def close(self) -> None:
-        self.index.close()
+        self.state.close()
         self.store_lock.close()
 
 

@@ -1,0 +1,149 @@
+"""Tracking records shaped like MLflow's entities, so MLflow users and the REST API need no
+translation: ``run.info.run_id``, ``run.data.metrics["rmse"]``, ``experiment.tags`` ...
+
+Plain dataclasses: building thousands of them for a search must cost next to nothing.
+``to_dict`` gives MLflow's JSON shape (lists of ``{"key", "value"}``), used by ``--json``
+output and the REST API.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def now_ms() -> int:
+    """Times in tracking records are integer milliseconds since the epoch, as in MLflow."""
+    return int(time.time() * 1000)
+
+
+class RunStatus:
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    ALL = (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED)
+    TERMINAL = (FINISHED, FAILED, KILLED)
+
+
+class LifecycleStage:
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class ViewType:
+    """Which lifecycle stages a search returns (MLflow's names)."""
+
+    ACTIVE_ONLY = "ACTIVE_ONLY"
+    DELETED_ONLY = "DELETED_ONLY"
+    ALL = "ALL"
+
+    @staticmethod
+    def stages(view_type: str) -> tuple[str, ...]:
+        return {"ACTIVE_ONLY": (LifecycleStage.ACTIVE,), "DELETED_ONLY": (LifecycleStage.DELETED,),
+                "ALL": (LifecycleStage.ACTIVE, LifecycleStage.DELETED)}[view_type]
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    key: str
+    value: float
+    timestamp: int  # ms since the epoch
+    step: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value, "timestamp": self.timestamp, "step": self.step}
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunTag:
+    key: str
+    value: str
+
+
+@dataclass(slots=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str
+
+    @property
+    def run_uuid(self) -> str:
+        """MLflow's older name for ``run_id``."""
+        return self.run_id
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"run_id": self.run_id, "run_uuid": self.run_id, "run_name": self.run_name,
+               "experiment_id": self.experiment_id, "user_id": self.user_id, "status": self.status,
+               "start_time": self.start_time, "artifact_uri": self.artifact_uri,
+               "lifecycle_stage": self.lifecycle_stage}
+        if self.end_time is not None:
+            out["end_time"] = self.end_time
+        return out
+
+
+@dataclass(slots=True)
+class RunData:
+    metrics: dict[str, float] = field(default_factory=dict)  # latest value of each
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    latest: dict[str, Metric] = field(default_factory=dict)  # the latest Metric of each key
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": [m.to_dict() for m in self.latest.values()],
+                "params": [{"key": k, "value": v} for k, v in self.params.items()],
+                "tags": [{"key": k, "value": v} for k, v in self.tags.items()]}
+
+
+@dataclass(slots=True)
+class Run:
+    info: RunInfo
+    data: RunData
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"info": self.info.to_dict(), "data": self.data.to_dict()}
+
+
+@dataclass(slots=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    creation_time: int
+    last_update_time: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiment_id": self.experiment_id, "name": self.name,
+                "artifact_location": self.artifact_location, "lifecycle_stage": self.lifecycle_stage,
+                "creation_time": self.creation_time, "last_update_time": self.last_update_time,
+                "tags": [{"key": k, "value": v} for k, v in self.tags.items()]}
+
+
+@dataclass(frozen=True, slots=True)
+class CacheRecord:
+    """A cache entry as the store keeps it: the key, and JSON text the cache layer interprets."""
+
+    key: str
+    pipeline: str
+    node: str
+    manifest: str
+    outputs: str
+    metrics: str | None
+    duration_s: float | None
+    run_id: str | None

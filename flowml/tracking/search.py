@@ -1,0 +1,329 @@
+"""The filter, order_by and page_token grammar of MLflow's ``search_runs``, parsed into plain records.
+
+Pure Python on purpose: the REST server validates a request with it before touching the
+database, and ``flowml.tracking.sql.query`` turns the records into SQL. A hand-written
+scanner rather than MLflow's sqlparse: every error can then name the offending token and
+its 0-based position, e.g. ``invalid filter "metrics.rmse < abc" at position 15: expected
+a number for metrics.rmse, got 'abc'``.
+
+A filter is clauses joined by ``AND`` (``OR`` and parentheses are not MLflow syntax).
+A clause is ``<entity>.<key> <op> <value>``, or ``<attribute> <op> <value>``:
+
+- metrics: ``= != > >= < <=`` against a number;
+- params and tags: ``= != LIKE ILIKE`` against a quoted string, or ``IS [NOT] NULL``;
+- attributes: ``start_time``/``end_time`` as metrics, the others as params (no ``IS NULL``),
+  and ``run_id [NOT] IN ('a', 'b')``.
+
+Keys are quoted with backticks or double quotes when they are not dotted words; strings with
+single or double quotes, a doubled quote standing for itself. In LIKE patterns ``%`` is any
+run of characters, ``_`` any one, and a backslash makes the next character literal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+
+from flowml.errors import TrackingError
+
+# Entity prefixes as MLflow spells them (case-sensitive there too).
+_PREFIXES = {
+    "metric": "metric", "metrics": "metric",
+    "param": "param", "params": "param", "parameter": "param", "parameters": "param",
+    "tag": "tag", "tags": "tag",
+    "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
+}
+_NUMERIC_ATTRIBUTES = ("start_time", "end_time")
+_STRING_ATTRIBUTES = ("run_id", "run_name", "status", "user_id", "artifact_uri")
+_ATTRIBUTES = _NUMERIC_ATTRIBUTES + _STRING_ATTRIBUTES
+# MLflow's aliases, from the column titles of its UI.
+_ATTRIBUTE_ALIASES = {"created": "start_time", "Created": "start_time",
+                      "run name": "run_name", "Run name": "run_name", "Run Name": "run_name"}
+
+_NUMERIC_OPS = ("=", "!=", ">", ">=", "<", "<=")
+_STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
+_OPS = {
+    "metric": _NUMERIC_OPS,
+    "param": _STRING_OPS + ("IS NULL", "IS NOT NULL"),
+    "tag": _STRING_OPS + ("IS NULL", "IS NOT NULL"),
+}
+_KIND_NAMES = {"metric": "a metric", "param": "a param", "tag": "a tag", "attribute": "an attribute"}
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_UNQUOTED_KEY = re.compile(r"\w+(?:\.\w+)*")
+_SYMBOL_OP = re.compile(r"<=|>=|!=|=|<|>")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_TOKEN = re.compile(r"\S+")
+_KEY_QUOTES = "`\""
+_STRING_QUOTES = "'\""
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One comparison of a filter.
+
+    ``kind`` is ``metric``, ``param``, ``tag`` or ``attribute``; ``key`` the unquoted name
+    (for attributes the canonical column, aliases resolved); ``op`` upper case; ``value`` a
+    float for numeric comparisons, a str for string ones, a tuple of str for ``IN``/``NOT IN``,
+    None for ``IS NULL``/``IS NOT NULL``.
+    """
+
+    kind: str
+    key: str
+    op: str
+    value: float | str | tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Order:
+    """One ``order_by`` item: what to sort on and in which direction."""
+
+    kind: str
+    key: str
+    ascending: bool = True
+
+
+def parse_filter(text: str) -> list[Clause]:
+    """Parse a ``search_runs`` filter; blank means no filter (``[]``)."""
+    scan = _Scanner(text, "filter")
+    scan.skip_space()
+    if scan.at_end():
+        return []
+    clauses = [_clause(scan)]
+    while True:
+        scan.skip_space()
+        if scan.at_end():
+            return clauses
+        start = scan.pos
+        word = scan.match(_WORD)
+        if word is not None and word.upper() == "AND":
+            scan.skip_space()
+            if scan.at_end():
+                raise scan.error(scan.pos, "expected a clause after AND, got the end of the filter")
+            clauses.append(_clause(scan))
+        elif word is not None and word.upper() == "OR":
+            raise scan.error(start, "OR is not supported, only AND")
+        else:
+            raise scan.error(start, f"expected AND or the end of the filter, got {scan.token_at(start)!r}")
+
+
+def parse_order_by(items: list[str]) -> list[Order]:
+    """Parse ``order_by`` items, each ``<entity>.<key> [ASC|DESC]`` or an attribute; a key may
+    appear once (MLflow refuses duplicates too)."""
+    orders: list[Order] = []
+    for item in items:
+        scan = _Scanner(item, "order_by")
+        scan.skip_space()
+        start = scan.pos
+        kind, key, shown = _identifier(scan)
+        scan.skip_space()
+        ascending = True
+        if not scan.at_end():
+            direction_at = scan.pos
+            direction = scan.match(_WORD)
+            if direction is None or direction.upper() not in ("ASC", "DESC"):
+                raise scan.error(direction_at, f"expected ASC or DESC after {shown}, "
+                                               f"got {scan.token_at(direction_at)!r}")
+            ascending = direction.upper() == "ASC"
+            scan.skip_space()
+            if not scan.at_end():
+                raise scan.error(scan.pos, f"expected the end of the item, got {scan.token_at(scan.pos)!r}")
+        if any((o.kind, o.key) == (kind, key) for o in orders):
+            raise scan.error(start, f"{shown} is already ordered on")
+        orders.append(Order(kind, key, ascending))
+    return orders
+
+
+def encode_page_token(offset: int) -> str:
+    """The opaque token for the page that starts at ``offset`` (MLflow's shape: base64 JSON)."""
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    """The offset a token from :func:`encode_page_token` stands for; none or empty is 0."""
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.b64decode(token, validate=True))["offset"]
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise TrackingError(f"invalid page_token {token!r}") from None
+    if type(offset) is not int or offset < 0:
+        raise TrackingError(f"invalid page_token {token!r}")
+    return offset
+
+
+class _Scanner:
+    """A position in the text being parsed, and errors that point into it."""
+
+    def __init__(self, text: str, what: str) -> None:
+        self.text = text
+        self.what = what
+        self.pos = 0
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def peek(self) -> str:
+        return self.text[self.pos:self.pos + 1]
+
+    def skip_space(self) -> None:
+        while self.peek().isspace():
+            self.pos += 1
+
+    def match(self, pattern: re.Pattern) -> str | None:
+        """Consume and return what ``pattern`` matches here, or None (consuming nothing)."""
+        found = pattern.match(self.text, self.pos)
+        if found is None:
+            return None
+        self.pos = found.end()
+        return found.group()
+
+    def quoted(self, what: str) -> str:
+        """Consume a string quoted by the character here; a doubled quote stands for itself."""
+        start, quote = self.pos, self.peek()
+        parts = []
+        self.pos += 1
+        while True:
+            end = self.text.find(quote, self.pos)
+            if end < 0:
+                raise self.error(start, f"unterminated {what}: no closing {quote}")
+            parts.append(self.text[self.pos:end])
+            self.pos = end + 1
+            if self.peek() != quote:
+                return quote.join(parts)
+            self.pos += 1
+
+    def token_at(self, pos: int) -> str:
+        """The text at ``pos`` up to the next space, to quote in an error."""
+        found = _TOKEN.match(self.text, pos)
+        return found.group() if found else ""
+
+    def describe(self, pos: int) -> str:
+        """What stands at ``pos``, for 'got ...' in an error."""
+        return repr(self.token_at(pos)) if pos < len(self.text) else f"the end of the {self.what}"
+
+    def error(self, pos: int, message: str) -> TrackingError:
+        return TrackingError(f'invalid {self.what} "{self.text}" at position {pos}: {message}')
+
+
+def _identifier(scan: _Scanner) -> tuple[str, str, str]:
+    """Consume ``<entity>.<key>`` or a bare attribute name; return (kind, key, text as written)."""
+    start = scan.pos
+    name = scan.match(_WORD)
+    if name is None:
+        raise scan.error(start, f"expected a name such as metrics.<key> or an attribute, "
+                                f"got {scan.describe(start)}")
+    if scan.peek() == ".":
+        kind = _PREFIXES.get(name)
+        if kind is None:
+            raise scan.error(start, f"unknown prefix {name!r}; expected one of metrics., params., "
+                                    f"tags., attributes.")
+        scan.pos += 1
+        key_at = scan.pos
+        if scan.peek() and scan.peek() in _KEY_QUOTES:
+            key = scan.quoted("key")
+        else:
+            key = scan.match(_UNQUOTED_KEY) or ""
+        if not key:
+            raise scan.error(key_at, f"empty key after '{name}.'; quote a key that has special "
+                                     f"characters with backticks, e.g. {name}.`my-key`")
+    else:
+        kind, key, key_at = "attribute", name, start
+    if scan.peek() and not scan.peek().isspace() and scan.peek() not in "<>=!":
+        raise scan.error(scan.pos, f"unexpected {scan.peek()!r} after {scan.text[start:scan.pos]}; quote a "
+                                   f"key that has special characters with backticks, e.g. metrics.`my-key`")
+    if kind == "attribute":
+        key = _ATTRIBUTE_ALIASES.get(key, key)
+        if key not in _ATTRIBUTES:
+            raise scan.error(key_at, f"unknown attribute {key!r}; valid attributes are "
+                                     f"{', '.join(_ATTRIBUTES)}")
+    return kind, key, scan.text[start:scan.pos]
+
+
+def _operator(scan: _Scanner, shown: str) -> str:
+    """Consume a comparison operator, normalised to upper case with single spaces."""
+    start = scan.pos
+    symbol = scan.match(_SYMBOL_OP)
+    if symbol is not None:
+        return symbol
+    word = (scan.match(_WORD) or "").upper()
+    if word in ("LIKE", "ILIKE", "IN"):
+        return word
+    if word == "IS":
+        if _expect_word(scan, ("NULL", "NOT"), "after IS") == "NULL":
+            return "IS NULL"
+        _expect_word(scan, ("NULL",), "after IS NOT")
+        return "IS NOT NULL"
+    if word == "NOT":
+        _expect_word(scan, ("IN",), "after NOT")
+        return "NOT IN"
+    raise scan.error(start, f"expected an operator after {shown}, got {scan.describe(start)}")
+
+
+def _expect_word(scan: _Scanner, words: tuple[str, ...], where: str) -> str:
+    """Consume the next word, which must be one of ``words`` (any case); return it upper case."""
+    scan.skip_space()
+    start = scan.pos
+    word = (scan.match(_WORD) or "").upper()
+    if word not in words:
+        raise scan.error(start, f"expected {' or '.join(words)} {where}, got {scan.describe(start)}")
+    return word
+
+
+def _clause(scan: _Scanner) -> Clause:
+    kind, key, shown = _identifier(scan)
+    scan.skip_space()
+    op_at = scan.pos
+    op = _operator(scan, shown)
+    numeric = kind == "metric" or (kind == "attribute" and key in _NUMERIC_ATTRIBUTES)
+    if kind == "attribute":
+        allowed = _NUMERIC_OPS if numeric else _STRING_OPS + (("IN", "NOT IN") if key == "run_id" else ())
+    else:
+        allowed = _OPS[kind]
+    if op not in allowed:
+        raise scan.error(op_at, f"{op} is not an operator for {shown} ({_KIND_NAMES[kind]}); "
+                                f"use one of {', '.join(allowed)}")
+    if op in ("IS NULL", "IS NOT NULL"):
+        return Clause(kind, key, op, None)
+    scan.skip_space()
+    if op in ("IN", "NOT IN"):
+        return Clause(kind, key, op, _string_list(scan, shown))
+    value_at = scan.pos
+    if numeric:
+        number = scan.match(_NUMBER)
+        if number is None:
+            raise scan.error(value_at, f"expected a number for {shown}, got {scan.describe(value_at)}")
+        return Clause(kind, key, op, float(number))
+    value = _string(scan, shown)
+    if op in ("LIKE", "ILIKE") and re.search(r"(?<!\\)(?:\\\\)*\\$", value):
+        raise scan.error(value_at, "a LIKE pattern cannot end with the escape character \\")
+    return Clause(kind, key, op, value)
+
+
+def _string(scan: _Scanner, shown: str) -> str:
+    if not (scan.peek() and scan.peek() in _STRING_QUOTES):
+        raise scan.error(scan.pos, f"expected a quoted string for {shown}, got {scan.describe(scan.pos)}")
+    return scan.quoted("string")
+
+
+def _string_list(scan: _Scanner, shown: str) -> tuple[str, ...]:
+    """Consume ``('a', 'b', ...)``, at least one string."""
+    if scan.peek() != "(":
+        raise scan.error(scan.pos, f"expected ( and a list of quoted strings for {shown}, "
+                                   f"got {scan.describe(scan.pos)}")
+    scan.pos += 1
+    values = []
+    while True:
+        scan.skip_space()
+        values.append(_string(scan, shown))
+        scan.skip_space()
+        if scan.peek() == ")":
+            scan.pos += 1
+            return tuple(values)
+        if scan.peek() != ",":
+            raise scan.error(scan.pos, f"expected , or ) in the list for {shown}, "
+                                       f"got {scan.describe(scan.pos)}")
+        scan.pos += 1

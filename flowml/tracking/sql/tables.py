@@ -1,0 +1,104 @@
+"""The tracking database's tables, as SQLAlchemy Core ``Table`` objects.
+
+Core rather than SQLModel classes: the store's hot paths are bulk statements (a
+``log_batch`` of thousands of metrics, a search over 10,000 runs), where ORM objects only
+cost time, and SQLModel's import alone adds 0.15 s to every command that tracks. Alembic
+migrations in ``migrations/versions`` create exactly these tables; a test compares them.
+
+Times are integers in milliseconds since the epoch, as in MLflow. A metric's NaN is stored
+as NULL (SQLite cannot store NaN), and read back as NaN.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table,
+                        Text)
+
+metadata = MetaData()
+
+experiments = Table(
+    "experiments", metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags", metadata,
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("run_name", String(250), nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("artifact_uri", Text, nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Column("deleted_time", BigInteger),
+    # Who is writing it, for marking runs left RUNNING by a crash as KILLED (not MLflow fields).
+    Column("host", String(256)),
+    Column("pid", Integer),
+    Column("heartbeat_time", BigInteger),
+    Index("ix_runs_experiment_start", "experiment_id", "lifecycle_stage", "start_time"),
+    Index("ix_runs_status", "status"),
+)
+
+params = Table(
+    "params", metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_params_key", "key"),
+)
+
+tags = Table(
+    "tags", metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_tags_key", "key"),
+)
+
+metrics = Table(
+    "metrics", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float(precision=53)),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Index("ix_metrics_history", "run_id", "key", "step", "timestamp"),
+)
+
+latest_metrics = Table(
+    "latest_metrics", metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Float(precision=53)),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+cache_entries = Table(
+    "cache_entries", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("pipeline", Text, nullable=False),
+    Column("node", Text, nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("metrics", Text),
+    Column("duration_s", Float),
+    Column("run_id", String(32)),  # the step run that produced the outputs
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -1,0 +1,75 @@
+"""Checks on what a user logs, with MLflow's limits, so that a store never holds a name or a
+value that MLflow's client or server would refuse."""
+
+from __future__ import annotations
+
+import numbers
+import posixpath
+import re
+
+from flowml.errors import TrackingError
+
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+MAX_RUN_NAME = 250
+MAX_EXPERIMENT_NAME = 256
+_KEY = re.compile(r"^[/\w.\- :]*$")  # MLflow: alphanumerics, _ - . space / (and : on POSIX)
+
+
+def check_key(kind: str, key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise TrackingError(f"{kind} key must be a non-empty string, got {key!r}")
+    if len(key) > MAX_KEY:
+        raise TrackingError(f"{kind} key '{key[:40]}...' is {len(key)} characters long; the limit is {MAX_KEY}")
+    if not _KEY.match(key):
+        raise TrackingError(f"invalid {kind} key '{key}': use letters, digits, _ - . space / and :")
+    norm = posixpath.normpath(key)
+    if norm != key or norm == "." or norm.startswith("..") or norm.startswith("/"):
+        raise TrackingError(f"invalid {kind} key '{key}': it must be a relative path without '.' or '..' parts")
+    return key
+
+
+def param_value(key: str, value: object) -> str:
+    text = str(value)
+    if len(text) > MAX_PARAM_VALUE:
+        raise TrackingError(f"param '{key}' value is {len(text)} characters long; the limit is {MAX_PARAM_VALUE}")
+    return text
+
+
+def tag_value(key: str, value: object) -> str:
+    text = str(value)
+    if len(text) > MAX_TAG_VALUE:
+        raise TrackingError(f"tag '{key}' value is {len(text)} characters long; the limit is {MAX_TAG_VALUE}")
+    return text
+
+
+def metric_value(key: str, value: object) -> float:
+    """A metric's value as a float; numpy scalars pass, strings are refused (as in MLflow)."""
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TrackingError(f"metric '{key}' must be a number, got {type(value).__name__} {value!r}")
+
+
+def int64(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise TrackingError(f"{name} must be an integer, got {value!r}")
+    if not -(2 ** 63) <= value < 2 ** 63:
+        raise TrackingError(f"{name} {value} does not fit in 64 bits")
+    return value
+
+
+def run_name(name: object) -> str:
+    if not isinstance(name, str) or len(name) > MAX_RUN_NAME:
+        raise TrackingError(f"run name must be a string of at most {MAX_RUN_NAME} characters")
+    return name
+
+
+def experiment_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise TrackingError(f"experiment name must be a non-empty string, got {name!r}")
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise TrackingError(f"experiment name is longer than {MAX_EXPERIMENT_NAME} characters")
+    return name
