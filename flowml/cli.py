@@ -196,6 +196,139 @@ def gc(pipeline, superseded, dry_run):
     click.echo(("would remove " if dry_run else "removed ") + str(report))
 
 
+@cli.group()
+def runs() -> None:
+    """List, show and compare tracked runs."""
+
+
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON (MLflow's shapes).")
+
+
+@runs.command("list")
+@click.option("-e", "--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Only runs of this experiment (repeatable) [default: all].")
+@click.option("--filter", "filter_string", default="", metavar="FILTER",
+              help="MLflow's search grammar, e.g. \"metrics.rmse < 0.8 and params.alpha = '0.5'\".")
+@click.option("--order-by", multiple=True, metavar="KEY [ASC|DESC]", help="e.g. 'metrics.rmse ASC' (repeatable).")
+@click.option("-n", "--max-results", type=click.IntRange(1, 50_000), default=100, show_default=True)
+@click.option("--deleted", is_flag=True, help="Show deleted runs instead.")
+@JSON
+@TRACKING_URI
+def runs_list(experiments, filter_string, order_by, max_results, deleted, as_json, tracking_uri):
+    """List runs, newest first; a pipeline's step runs are shown under it."""
+    from flowml.errors import TrackingError
+    from flowml.tracking.client import FlowmlClient
+    from flowml.tracking.entities import ViewType
+
+    client = FlowmlClient(tracking_uri)
+    ids = []
+    for name in experiments:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            known = [e.name for e in client.search_experiments(ViewType.ALL)]
+            from flowml.errors import did_you_mean
+
+            raise TrackingError(f"no experiment named '{name}'{did_you_mean(name, known)}", "RESOURCE_DOES_NOT_EXIST")
+        ids.append(found.experiment_id)
+    ids = ids or [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
+    page = client.search_runs(ids, filter_string, ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY,
+                              max_results, list(order_by))
+    if as_json:
+        _echo_json({"runs": [r.to_dict() for r in page], "next_page_token": page.token})
+        return
+    from flowml.tracking.report import runs_table
+
+    _print(runs_table(page) if page else "no runs")
+    if page.token:
+        click.echo(f"(more than {max_results}; raise --max-results or narrow --filter)", err=True)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@JSON
+@TRACKING_URI
+def runs_show(run_id, as_json, tracking_uri):
+    """Params, metrics (latest value), tags, artifacts and child runs of RUN_ID."""
+    from flowml.tracking.client import FlowmlClient
+
+    client = FlowmlClient(tracking_uri)
+    run = client.get_run(run_id)
+    children = client.child_runs(run_id)
+    artifacts = _artifact_files(client, run_id)
+    if as_json:
+        _echo_json({**run.to_dict(), "children": [c.to_dict() for c in children], "artifacts": artifacts})
+        return
+    from flowml.tracking.report import run_details
+
+    _print(run_details(run, children, artifacts))
+
+
+@runs.command("compare")
+@click.argument("run_ids", nargs=-1, required=True)
+@JSON
+@TRACKING_URI
+def runs_compare(run_ids, as_json, tracking_uri):
+    """Params and metrics of RUN_IDS side by side; rows that differ are marked *."""
+    from flowml.tracking.client import FlowmlClient
+    from flowml.tracking.report import comparison, comparison_table
+
+    client = FlowmlClient(tracking_uri)
+    found = [client.get_run(r) for r in run_ids]
+    if as_json:
+        _echo_json(comparison(found))
+    else:
+        _print(comparison_table(found))
+
+
+@cli.group()
+def experiments() -> None:
+    """List tracked experiments."""
+
+
+@experiments.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include deleted experiments.")
+@JSON
+@TRACKING_URI
+def experiments_list(show_all, as_json, tracking_uri):
+    """Experiments with their number of runs and last activity."""
+    from flowml.tracking.client import FlowmlClient
+    from flowml.tracking.entities import ViewType
+
+    client = FlowmlClient(tracking_uri)
+    found = client.search_experiments(ViewType.ALL if show_all else ViewType.ACTIVE_ONLY)
+    stats = client.store.experiment_stats()
+    if as_json:
+        _echo_json({"experiments": [{**e.to_dict(), "run_count": stats.get(e.experiment_id, (0, None))[0],
+                                     "last_run_start_time": stats.get(e.experiment_id, (0, None))[1]}
+                                    for e in found]})
+        return
+    from flowml.tracking.report import experiments_table
+
+    _print(experiments_table(found, stats))
+
+
+def _artifact_files(client, run_id: str) -> list[str]:
+    """Every artifact file of a run, as paths relative to its artifact root."""
+    files, folders = [], [None]
+    while folders:
+        for info in client.list_artifacts(run_id, folders.pop()):
+            (folders if info.is_dir else files).append(info.path)
+    return sorted(files)
+
+
+def _echo_json(value) -> None:
+    import json
+
+    click.echo(json.dumps(value, indent=2))
+
+
+def _print(renderable) -> None:
+    from rich.console import Console
+
+    # Piped output is for grep and copy-paste: never truncate ids to a guessed 80 columns.
+    Console(width=None if sys.stdout.isatty() else 250).print(renderable)
+
+
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def schema(output):

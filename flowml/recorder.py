@@ -69,6 +69,7 @@ class RunRecorder(Listener):
         self._stop.set()
         if self.parent_id is None:
             return  # everything was up to date: nothing happened, nothing to record
+        summary.run_id = self.parent_id
         client = self.client
         ran = [r for r in summary.results if r.status == "ran"]
         cached = [r for r in summary.results if r.status == "cached"]
@@ -127,7 +128,7 @@ class RunRecorder(Listener):
     def _finish_child(self, result: NodeResult) -> None:
         if result.status == "skipped":
             return  # never executed: it appears in the parent's pipeline.json, not as a run
-        run_id = self.children.get(result.name) or self._child(result.name)
+        run_id = result.run_id = self.children.get(result.name) or self._child(result.name)
         tags = {"flowml.state": result.status, "flowml.cache_hit": str(result.status == "cached").lower(),
                 "flowml.reason": "; ".join(result.reasons)[:8000], "flowml.attempts": result.attempts,
                 "flowml.duration_s": round(result.duration_s, 3)}

@@ -40,12 +40,14 @@ class NodeResult:
     source_run: str | None = None  # for a cached node: the run that produced its outputs
     saved_s: float = 0.0  # for a cached node: how long that run took
     exit_code: int | None = None
+    run_id: str | None = None  # the tracked run of this execution (set by the recorder)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "reason": "; ".join(self.reasons),
                 "duration_s": round(self.duration_s, 3), "cache_key": self.cache_key,
                 "outputs": {p: c.digest for p, c in self.outputs.items()},
-                "error": self.error, "attempts": self.attempts, "logs": self.logs}
+                "error": self.error, "attempts": self.attempts, "logs": self.logs, "run_id": self.run_id,
+                "source_run_id": self.source_run}
 
 
 @dataclass
@@ -54,7 +56,7 @@ class RunSummary:
     status: str  # success | failed | interrupted
     results: list[NodeResult]
     duration_s: float
-    run_id: str
+    run_id: str | None = None  # the pipeline's tracked run (set by the recorder; None when nothing was recorded)
 
     @property
     def warnings(self) -> list[str]:

@@ -82,7 +82,8 @@ class Scheduler:
         self.state_key = plan.ident  # node_state rows belong to this pipeline file
         self.last = self.cache.last_entries(self.state_key)  # the entries this workspace's outputs came from
         self.new_entries: dict[str, Entry] = {}  # nodes now holding another entry's outputs
-        self.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        # names this execution's log folder when no listener gives steps a tracked run to log into
+        self.logs_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._stop = threading.Event()
         self._failing = False
 
@@ -163,7 +164,7 @@ class Scheduler:
         status = "interrupted" if interrupted else (
             "failed" if any(r.status in ("failed", "killed") for r in self.results.values()) else "success")
         summary = RunSummary(self.pipeline, status, [self.results[n] for n in self.order],
-                             time.perf_counter() - start, self.run_id)
+                             time.perf_counter() - start)
         self.listener.on_finish(summary)
         return summary
 
@@ -453,7 +454,7 @@ class Scheduler:
         return env.process_env(variables)
 
     def _log_paths(self, name: str) -> dict[str, str]:
-        folder = os.path.join(self.cache.dir, "logs", self.run_id)
+        folder = os.path.join(self.cache.dir, "logs", self.logs_id)
         os.makedirs(folder, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9_.=,-]+", "_", name)
         return {s: os.path.join(folder, f"{safe}.{s}") for s in ("stdout", "stderr")}

@@ -396,6 +396,14 @@ class SqlStore:
                 .order_by(t.runs.c.start_time, t.runs.c.run_id)).scalars())
             return self._load_runs(conn, ids)
 
+    def experiment_stats(self) -> dict[str, tuple[int, int | None]]:
+        """Per experiment: how many active runs it has, and when the latest one started."""
+        r = t.runs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(r.experiment_id, func.count(), func.max(r.start_time))
+                                .where(r.lifecycle_stage == LifecycleStage.ACTIVE).group_by(r.experiment_id))
+            return {str(exp_id): (count, last) for exp_id, count, last in rows}
+
     # cache index ---------------------------------------------------------------------
 
     def get_cache_entry(self, key: str) -> CacheRecord | None:
