@@ -222,3 +222,40 @@ def test_runs_and_cache_entries_go_to_postgresql(wine, pg_database):
     again = wine.run_json("--tracking-uri", pg_database)
     assert {s["status"] for s in again["steps"]} == {"cached"}
     assert client.get_experiment_by_name("wine") is not None
+
+
+def test_two_pipelines_and_a_script_logging_at_once_lose_nothing(project):
+    """Two `flowml run` of different pipelines and a script share one SQLite store at the same time."""
+    for name in ("a", "b"):
+        steps = "\n".join(f"  s{i}: {{run: python log.py {name}{i}, outputs: [out/{name}{i}.txt]}}" for i in range(6))
+        project.write(f"{name}.yaml", f"name: {name}\nsteps:\n{steps}\n")
+    project.write("log.py", """\
+        import sys
+        import flowml
+        for i in range(40):
+            flowml.log_metric("m", i, step=i)
+        open(f"out/{sys.argv[1]}.txt", "w").write("ok")
+        """)
+    project.write("script.py", """\
+        import flowml
+        flowml.set_experiment("script")
+        with flowml.start_run():
+            for i in range(300):
+                flowml.log_metric("x", i, step=i)
+                flowml.log_param(f"p{i}", i)
+        """)
+    import subprocess
+    import sys
+
+    procs = [project.start("run", "a.yaml", "-j", "2"), project.start("run", "b.yaml", "-j", "2"),
+             subprocess.Popen([sys.executable, "script.py"], cwd=project.root)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    client = client_for(project)
+    for name in ("a", "b"):
+        steps = [r for r in runs_of(client, name) if r.data.tags["flowml.type"] == "step"]
+        assert len(steps) == 6 and {r.info.status for r in steps} == {"FINISHED"}
+        for run in steps:
+            assert [m.value for m in client.get_metric_history(run.info.run_id, "m")] == list(range(40))
+    (script_run,) = runs_of(client, "script")
+    assert len(client.get_metric_history(script_run.info.run_id, "x")) == 300
+    assert len(script_run.data.params) == 300
