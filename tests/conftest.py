@@ -77,6 +77,12 @@ def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def project_class() -> type[Project]:
+    """The Project class, for module-scoped fixtures that make many projects at once."""
+    return Project
+
+
 # --- PostgreSQL (tracking store tests): one real server per pytest process, one fresh database per test.
 
 def _postgres_required() -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -418,15 +417,6 @@ def _snapshot(root) -> set[str]:
     return {os.path.relpath(os.path.join(d, f), root) for d, dirs, files in os.walk(root) for f in files + dirs}
 
 
-def _project_class():
-    """conftest's Project (conftest is imported before any test module)."""
-    for name in ("conftest", "tests.conftest"):
-        mod = sys.modules.get(name)
-        if mod is not None and hasattr(mod, "Project"):
-            return mod.Project
-    raise RuntimeError("tests/conftest.py's Project class not found")
-
-
 @dataclass
 class Outcome:
     project: object
@@ -446,16 +436,15 @@ def _run(project, case: Case) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def outcomes(request, tmp_path_factory) -> dict[str, Outcome]:
+def outcomes(request, tmp_path_factory, project_class) -> dict[str, Outcome]:
     """Every selected case run once, a few CLI processes at a time (each in a fresh project)."""
     wanted = {item.callspec.params["case"].id: item.callspec.params["case"] for item in request.session.items
               if item.module is request.module and hasattr(item, "callspec") and "case" in item.callspec.params}
-    project_cls = _project_class()
     # mktemp is not thread-safe before pytest's base folder exists: make the folders here.
     folders = {case.id: tmp_path_factory.mktemp(case.id) for case in wanted.values()}
 
     def one(case: Case) -> tuple[str, Outcome]:
-        return case.id, _run(project_cls(folders[case.id]), case)
+        return case.id, _run(project_class(folders[case.id]), case)
 
     with ThreadPoolExecutor(max_workers=max(2, min(8, (os.cpu_count() or 2) * 2))) as pool:
         return dict(pool.map(one, wanted.values()))

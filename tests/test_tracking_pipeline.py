@@ -11,7 +11,6 @@ import time
 import pytest
 
 from flowml.tracking.client import FlowmlClient
-from flowml.tracking.entities import ViewType
 
 PIPELINE = """\
     name: wine

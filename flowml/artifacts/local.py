@@ -50,11 +50,20 @@ class LocalArtifactRepository:
         norm = posixpath.normpath(artifact_path)
         if artifact_path.startswith("/") or norm == ".." or norm.startswith("../") or "/../" in f"/{artifact_path}/":
             raise TrackingError(f"invalid artifact path '{artifact_path}': it must be relative, without '..'")
+        if norm == ".":
+            return self.root
         full = os.path.join(self.root, *norm.split("/"))
         real_root = os.path.realpath(self.root)
         real = os.path.realpath(full)
         if real != real_root and not real.startswith(real_root + os.sep):
             raise TrackingError(f"invalid artifact path '{artifact_path}': it leads out of the run's artifacts")
+        return full
+
+    def _file_of(self, artifact_path: str | None) -> str:
+        """:meth:`path_of` for a file to write: not the root, not a folder."""
+        full = self.path_of(artifact_path)
+        if full == self.root or os.path.isdir(full):
+            raise TrackingError(f"artifact path '{artifact_path}' must name a file, not a folder")
         return full
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
@@ -73,13 +82,13 @@ class LocalArtifactRepository:
 
     def open_write(self, artifact_path: str) -> IO[bytes]:
         """A file to stream an artifact into (a step's log while it runs)."""
-        full = self.path_of(artifact_path)
+        full = self._file_of(artifact_path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
         return open(full, "wb")
 
     def write_bytes(self, artifact_path: str, data: bytes) -> None:
         """Write a whole artifact atomically: a reader sees the old file or the new one."""
-        full = self.path_of(artifact_path)
+        full = self._file_of(artifact_path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
         tmp = f"{full}.tmp-{os.getpid()}"
         with open(tmp, "wb") as fh:
@@ -90,7 +99,8 @@ class LocalArtifactRepository:
         folder = self.path_of(path)
         if not os.path.isdir(folder):
             return []
-        prefix = f"{path.strip('/')}/" if path else ""
+        rel = posixpath.normpath(path) if path else "."
+        prefix = "" if rel == "." else f"{rel}/"
         infos = []
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if entry.is_dir(follow_symlinks=False):
@@ -100,16 +110,25 @@ class LocalArtifactRepository:
         return infos
 
     def download_artifacts(self, artifact_path: str, dst_path: str) -> str:
-        """Copy an artifact (file or folder) to ``dst_path``; returns the local copy's path."""
+        """Copy an artifact (file or folder) to ``dst_path`` (made if missing); returns the local
+        copy's path. A folder is copied without the symbolic links inside it, as
+        :meth:`list_artifacts` does not show them: following one could copy files from outside
+        the run's folder, or loop."""
         source = self.path_of(artifact_path)
         target = os.path.join(dst_path, os.path.basename(source.rstrip(os.sep)))
         if os.path.isdir(source):
-            shutil.copytree(source, target, symlinks=False, dirs_exist_ok=True)
+            shutil.copytree(source, target, symlinks=False, dirs_exist_ok=True, ignore=_links)
         elif os.path.isfile(source):
+            os.makedirs(dst_path, exist_ok=True)
             _copy(source, target)
         else:
             raise TrackingError(f"no artifact '{artifact_path}'", "RESOURCE_DOES_NOT_EXIST")
         return target
+
+
+def _links(folder: str, names: list[str]) -> set[str]:
+    """``shutil.copytree``'s ignore callback: the symbolic links in ``folder``."""
+    return {name for name in names if os.path.islink(os.path.join(folder, name))}
 
 
 def _copy(source: str, target: str) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import sys
 import tempfile
 from typing import Any, Iterable, Sequence
 
 from flowml.artifacts import repository
+from flowml.errors import TrackingError
 from flowml.tracking.entities import Experiment, Metric, Param, Run, RunInfo, RunStatus, RunTag, ViewType, now_ms
 from flowml.tracking.stores import get_store, resolve_uri
 
@@ -35,6 +37,8 @@ def current_user() -> str:
 
 class FlowmlClient:
     def __init__(self, tracking_uri: str | None = None) -> None:
+        if tracking_uri is None:  # as MlflowClient(): the URI set_tracking_uri chose, if it was called
+            tracking_uri = getattr(sys.modules.get("flowml.tracking.fluent"), "_uri", None)
         self.tracking_uri = resolve_uri(tracking_uri)
         self.store = get_store(self.tracking_uri)
 
@@ -114,7 +118,7 @@ class FlowmlClient:
 
     def log_batch(self, run_id: str, metrics: Iterable[Metric] = (), params: Iterable[Param] | dict = (),
                   tags: Iterable[RunTag] | dict = ()) -> None:
-        self.store.log_batch(run_id, metrics=list(metrics), params=_pairs(params), tags=_pairs(tags))
+        self.store.log_batch(run_id, metrics=list(metrics), params=_pairs(params, "param"), tags=_pairs(tags))
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.store.log_batch(run_id, tags={key: value})
@@ -165,8 +169,6 @@ class FlowmlClient:
             elif hasattr(figure, "write_image"):
                 figure.write_image(path)
             else:
-                from flowml.errors import TrackingError
-
                 raise TrackingError(f"log_figure takes a matplotlib or plotly figure, got {type(figure).__name__}")
             self.artifact_repository(run_id).log_artifact(path, os.path.dirname(artifact_file) or None)
 
@@ -177,7 +179,15 @@ class FlowmlClient:
         return self.artifact_repository(run_id).download_artifacts(path, dst_path or tempfile.mkdtemp())
 
 
-def _pairs(items: Iterable | dict) -> dict[str, Any]:
+def _pairs(items: Iterable | dict, unique: str | None = None) -> dict[str, Any]:
+    """``Param``/``RunTag`` entities (or a dict) as a dict. With ``unique`` (params), a key given
+    twice with two values is refused rather than the last silently winning, as in MLflow."""
     if isinstance(items, dict):
         return dict(items)
-    return {item.key: item.value for item in items}
+    out: dict[str, Any] = {}
+    for item in items:
+        if unique and item.key in out and str(out[item.key]) != str(item.value):
+            raise TrackingError(f"{unique} '{item.key}' is given twice in one batch, with values "
+                                f"'{out[item.key]}' and '{item.value}'")
+        out[item.key] = item.value
+    return out

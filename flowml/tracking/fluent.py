@@ -266,16 +266,16 @@ def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str 
                 order_by: Sequence[str] | None = None, output_format: str = "pandas",
                 search_all_experiments: bool = False, experiment_names: Sequence[str] | None = None):
     """Runs matching ``filter_string``: a pandas DataFrame (MLflow's columns) or, with
-    ``output_format="list"``, a list of :class:`Run`. Without experiments: the active one."""
+    ``output_format="list"``, a list of :class:`Run`. Without experiments: the active one.
+    A name in ``experiment_names`` that no experiment has matches nothing, as in MLflow."""
     if output_format not in ("pandas", "list"):
         raise TrackingError(f"output_format must be 'pandas' or 'list', got '{output_format}'")
     client = _client()
-    ids = list(experiment_ids or [])
+    ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids or [])
     for name in experiment_names or []:
         experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise TrackingError(f"no experiment named '{name}'", "RESOURCE_DOES_NOT_EXIST")
-        ids.append(experiment.experiment_id)
+        if experiment is not None:
+            ids.append(experiment.experiment_id)
     if not ids and not experiment_names:
         ids = ([e.experiment_id for e in client.search_experiments(ViewType.ALL, 100_000)]
                if search_all_experiments else [_default_experiment_id()])

@@ -13,6 +13,7 @@ MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_RUN_NAME = 250
+MAX_USER_ID = 256
 MAX_EXPERIMENT_NAME = 256
 _KEY = re.compile(r"^[/\w.\- :]*$")  # MLflow: alphanumerics, _ - . space / (and : on POSIX)
 
@@ -52,13 +53,23 @@ def metric_value(key: str, value: object) -> float:
 
 
 def int64(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise TrackingError(f"{name} must be an integer, got {value!r}")
+    """An integer that fits in 64 bits; numpy integers and integral floats pass (``step=np.int64(3)``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise TrackingError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
     if not -(2 ** 63) <= value < 2 ** 63:
         raise TrackingError(f"{name} {value} does not fit in 64 bits")
     return value
+
+
+def user_id(user: object) -> str:
+    text = "" if user is None else str(user)
+    if len(text) > MAX_USER_ID:
+        raise TrackingError(f"user id '{text[:40]}...' is {len(text)} characters long; the limit is {MAX_USER_ID}")
+    return text
 
 
 def run_name(name: object) -> str:

@@ -42,6 +42,9 @@ def make_engine(url: str) -> Engine:
     except (OperationalError, ProgrammingError, DBAPIError) as exc:
         engine.dispose()
         raise StoreError(f"cannot open tracking store {_safe(url)}: {exc.orig}") from None
+    except BaseException:  # a refused (newer) schema: no connections left open either
+        engine.dispose()
+        raise
     return engine
 
 

@@ -9,6 +9,7 @@ and then load the page's params, tags and latest metrics in three queries.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import socket
@@ -16,6 +17,7 @@ import uuid
 from typing import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 
 from flowml.errors import TrackingError
 from flowml.tracking import validation as check
@@ -52,11 +54,12 @@ class SqlStore:
             if conn.execute(select(t.experiments.c.experiment_id).where(t.experiments.c.experiment_id == 0)).first():
                 return
         with writing(self.engine) as conn:
-            if not conn.execute(select(t.experiments.c.experiment_id).where(t.experiments.c.experiment_id == 0)).first():
-                now = now_ms()
-                conn.execute(insert(t.experiments).values(
-                    experiment_id=0, name=DEFAULT_EXPERIMENT_NAME, artifact_location=self._location("0"),
-                    lifecycle_stage=LifecycleStage.ACTIVE, creation_time=now, last_update_time=now))
+            now = now_ms()
+            # DO NOTHING: another process opening a new PostgreSQL database may insert it first.
+            conn.execute(_dialect_insert(conn, t.experiments).values(
+                experiment_id=0, name=DEFAULT_EXPERIMENT_NAME, artifact_location=self._location("0"),
+                lifecycle_stage=LifecycleStage.ACTIVE, creation_time=now, last_update_time=now,
+            ).on_conflict_do_nothing())
 
     def _location(self, experiment_id: str) -> str:
         return f"{self.artifact_root}/{experiment_id}"
@@ -64,21 +67,27 @@ class SqlStore:
     def create_experiment(self, name: str, artifact_location: str | None = None,
                           tags: dict[str, str] | None = None) -> str:
         check.experiment_name(name)
+        tags = {check.check_key("tag", k): check.tag_value(k, v) for k, v in (tags or {}).items()}
         now = now_ms()
-        with writing(self.engine) as conn:
-            row = conn.execute(select(t.experiments.c.lifecycle_stage).where(t.experiments.c.name == name)).first()
-            if row is not None:
-                state = " in the deleted state (restore it or pick another name)" if row[0] == "deleted" else ""
-                raise TrackingError(f"experiment '{name}' already exists{state}", EXISTS)
-            new_id = conn.execute(insert(t.experiments).values(
-                name=name, artifact_location=artifact_location or "", lifecycle_stage=LifecycleStage.ACTIVE,
-                creation_time=now, last_update_time=now).returning(t.experiments.c.experiment_id)).scalar_one()
-            if not artifact_location:
-                conn.execute(update(t.experiments).where(t.experiments.c.experiment_id == new_id)
-                             .values(artifact_location=self._location(str(new_id))))
-            for key, value in (tags or {}).items():
-                conn.execute(insert(t.experiment_tags).values(experiment_id=new_id, key=check.check_key("tag", key),
-                                                              value=check.tag_value(key, value)))
+        try:
+            with writing(self.engine) as conn:
+                row = conn.execute(select(t.experiments.c.lifecycle_stage).where(t.experiments.c.name == name)).first()
+                if row is not None:
+                    state = " in the deleted state (restore it or pick another name)" if row[0] == "deleted" else ""
+                    raise TrackingError(f"experiment '{name}' already exists{state}", EXISTS)
+                new_id = conn.execute(insert(t.experiments).values(
+                    name=name, artifact_location=artifact_location or "", lifecycle_stage=LifecycleStage.ACTIVE,
+                    creation_time=now, last_update_time=now).returning(t.experiments.c.experiment_id)).scalar_one()
+                if not artifact_location:
+                    conn.execute(update(t.experiments).where(t.experiments.c.experiment_id == new_id)
+                                 .values(artifact_location=self._location(str(new_id))))
+                if tags:
+                    conn.execute(insert(t.experiment_tags), [{"experiment_id": new_id, "key": k, "value": v}
+                                                             for k, v in tags.items()])
+        except IntegrityError:
+            # Made by another writer between the check and the insert (PostgreSQL: its writers
+            # do not queue as SQLite's do); the unique name is the arbiter.
+            raise TrackingError(f"experiment '{name}' already exists", EXISTS) from None
         return str(new_id)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -116,16 +125,20 @@ class SqlStore:
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         check.experiment_name(new_name)
-        with writing(self.engine) as conn:
-            exp = self._experiment_row(conn, experiment_id)
-            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
-                raise TrackingError(f"experiment '{experiment_id}' is deleted; restore it before renaming",
-                                    "INVALID_STATE")
-            clash = conn.execute(select(t.experiments.c.experiment_id).where(t.experiments.c.name == new_name)).first()
-            if clash is not None and str(clash[0]) != str(experiment_id):
-                raise TrackingError(f"experiment '{new_name}' already exists", EXISTS)
-            conn.execute(update(t.experiments).where(t.experiments.c.experiment_id == _int_id(experiment_id))
-                         .values(name=new_name, last_update_time=now_ms()))
+        try:
+            with writing(self.engine) as conn:
+                exp = self._experiment_row(conn, experiment_id)
+                if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                    raise TrackingError(f"experiment '{experiment_id}' is deleted; restore it before renaming",
+                                        "INVALID_STATE")
+                clash = conn.execute(select(t.experiments.c.experiment_id)
+                                     .where(t.experiments.c.name == new_name)).first()
+                if clash is not None and str(clash[0]) != str(experiment_id):
+                    raise TrackingError(f"experiment '{new_name}' already exists", EXISTS)
+                conn.execute(update(t.experiments).where(t.experiments.c.experiment_id == _int_id(experiment_id))
+                             .values(name=new_name, last_update_time=now_ms()))
+        except IntegrityError:  # the name was taken meanwhile (see create_experiment)
+            raise TrackingError(f"experiment '{new_name}' already exists", EXISTS) from None
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Soft delete: the experiment and its runs are hidden, not removed (restore brings them back)."""
@@ -165,12 +178,14 @@ class SqlStore:
                    params: dict[str, str] | None = None) -> Run:
         """A new RUNNING run. ``mlflow.runName`` and the run name agree, as in MLflow; the
         creating process's host and pid are kept, to find it again if that process dies."""
-        tags = dict(tags or {})
+        tags = {check.check_key("tag", k): check.tag_value(k, v) for k, v in (tags or {}).items()}
         name = run_name or tags.get("mlflow.runName") or random_run_name()
         check.run_name(name)
+        user_id = check.user_id(user_id)
         tags["mlflow.runName"] = name
+        params = {check.check_key("param", k): check.param_value(k, v) for k, v in (params or {}).items()}
         run_id = uuid.uuid4().hex
-        start = start_time if start_time is not None else now_ms()
+        start = check.int64("start_time", start_time) if start_time is not None else now_ms()
         with writing(self.engine) as conn:
             exp = self._experiment_row(conn, experiment_id)
             if exp.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -181,13 +196,12 @@ class SqlStore:
                 status=RunStatus.RUNNING, start_time=start, end_time=None, artifact_uri=artifact_uri,
                 lifecycle_stage=LifecycleStage.ACTIVE, host=socket.gethostname(), pid=os.getpid(),
                 heartbeat_time=None))
-            self._insert_tags(conn, run_id, tags)
+            conn.execute(insert(t.tags), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
             if params:
-                conn.execute(insert(t.params), [{"run_id": run_id, "key": check.check_key("param", k),
-                                                 "value": check.param_value(k, v)} for k, v in params.items()])
+                conn.execute(insert(t.params), [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()])
         info = RunInfo(run_id, str(exp.experiment_id), name, user_id or "", RunStatus.RUNNING, start, None,
                        artifact_uri, LifecycleStage.ACTIVE)
-        return Run(info, RunData(params={k: str(v) for k, v in (params or {}).items()}, tags=tags))
+        return Run(info, RunData(params=params, tags=tags))
 
     def get_run(self, run_id: str) -> Run:
         with self.engine.connect() as conn:
@@ -198,11 +212,16 @@ class SqlStore:
 
     def update_run_info(self, run_id: str, status: str | None = None, end_time: int | None = None,
                         run_name: str | None = None) -> RunInfo:
+        """Change a run's status, end time or name. Setting RUNNING (resuming a run) makes this
+        process the run's writer, so that :meth:`mark_orphans` does not take it for dead because
+        the process that created it, or its last heartbeat, is gone."""
         values: dict = {}
         if status is not None:
             if status not in RunStatus.ALL:
                 raise TrackingError(f"invalid run status '{status}'; expected one of {', '.join(RunStatus.ALL)}")
             values["status"] = status
+            if status == RunStatus.RUNNING:
+                values.update(host=socket.gethostname(), pid=os.getpid(), heartbeat_time=None)
         if end_time is not None:
             values["end_time"] = check.int64("end_time", end_time)
         with writing(self.engine) as conn:
@@ -243,8 +262,9 @@ class SqlStore:
                 or (run_host == host and pid is not None and not _alive(pid))]
         if dead:
             with writing(self.engine) as conn:
-                conn.execute(update(t.runs).where(r.run_id.in_(dead), r.status == RunStatus.RUNNING)
-                             .values(status=RunStatus.KILLED, end_time=now))
+                for some in _chunks(dead):
+                    conn.execute(update(t.runs).where(r.run_id.in_(some), r.status == RunStatus.RUNNING)
+                                 .values(status=RunStatus.KILLED, end_time=now))
         return dead
 
     def _run_row(self, conn: Connection, run_id: str):
@@ -285,13 +305,16 @@ class SqlStore:
         rows = [_metric_row(run_id, m) for m in metrics]
         param_rows = {check.check_key("param", k): check.param_value(k, v) for k, v in (params or {}).items()}
         tag_rows = {check.check_key("tag", k): check.tag_value(k, v) for k, v in (tags or {}).items()}
+        if "mlflow.runName" in tag_rows:  # it is the run's name too
+            check.run_name(tag_rows["mlflow.runName"])
         with writing(self.engine) as conn:
             self._active_run(conn, run_id)
             if param_rows:
                 self._insert_params(conn, run_id, param_rows)
             if tag_rows:
-                for key, value in tag_rows.items():
-                    _upsert(conn, t.tags, {"run_id": run_id, "key": key, "value": value}, ["run_id", "key"])
+                # One statement for all, in key order: one lock order for all writers, so no deadlock.
+                conn.execute(_tag_upsert(conn.dialect.name),
+                             [{"run_id": run_id, "key": k, "value": tag_rows[k]} for k in sorted(tag_rows)])
                 if "mlflow.runName" in tag_rows:
                     conn.execute(update(t.runs).where(t.runs.c.run_id == run_id)
                                  .values(run_name=tag_rows["mlflow.runName"]))
@@ -302,20 +325,16 @@ class SqlStore:
     def _insert_params(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
         p = t.params.c
         have = dict(conn.execute(select(p.key, p.value).where(p.run_id == run_id, p.key.in_(list(values)))).all())
-        for key, value in values.items():
-            if key in have and have[key] != value:
-                raise TrackingError(
-                    f"param '{key}' of run '{run_id}' was already logged with value '{have[key]}'; it cannot "
-                    f"change to '{value}' (params are immutable: log a new run, or use a metric or a tag)")
-        new = [{"run_id": run_id, "key": k, "value": v} for k, v in values.items() if k not in have]
+        _check_params(run_id, values, have)
+        new = [{"run_id": run_id, "key": k, "value": values[k]} for k in sorted(values) if k not in have]
         if new:
-            conn.execute(insert(t.params), new)
-
-    def _insert_tags(self, conn: Connection, run_id: str, tags: dict[str, object]) -> None:
-        rows = [{"run_id": run_id, "key": check.check_key("tag", k), "value": check.tag_value(k, v)}
-                for k, v in tags.items()]
-        if rows:
-            conn.execute(insert(t.tags), rows)
+            # DO NOTHING and a second look: on PostgreSQL another writer may log the same key
+            # between the SELECT above and this INSERT (SQLite's writers queue, so it cannot).
+            conn.execute(_dialect_insert(conn, t.params).on_conflict_do_nothing(index_elements=["run_id", "key"]), new)
+            if conn.dialect.name != "sqlite":
+                keys = [row["key"] for row in new]
+                _check_params(run_id, values, dict(conn.execute(
+                    select(p.key, p.value).where(p.run_id == run_id, p.key.in_(keys))).all()))
 
     def _update_latest(self, conn: Connection, run_id: str, rows: list[dict]) -> None:
         """Keep, per key, the value with the greatest (step, timestamp, value), as MLflow does:
@@ -325,15 +344,8 @@ class SqlStore:
             old = best.get(row["key"])
             if old is None or _rank(row) > _rank(old):
                 best[row["key"]] = row
-        stmt = _dialect_insert(conn, t.latest_metrics)
-        new, old = stmt.excluded, t.latest_metrics.c
-        floor = literal(-1e308)  # NaN (NULL) ranks lowest
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={"value": new.value, "timestamp": new.timestamp, "step": new.step},
-            where=tuple_(new.step, new.timestamp, func.coalesce(new.value, floor))
-            > tuple_(old.step, old.timestamp, func.coalesce(old.value, floor)))
-        conn.execute(stmt, list(best.values()))
+        # In key order: one lock order for all writers, so two batches never deadlock (PostgreSQL).
+        conn.execute(_latest_upsert(conn.dialect.name), [best[key] for key in sorted(best)])
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         m = t.metrics.c
@@ -371,19 +383,23 @@ class SqlStore:
         if not run_ids:
             return []
         r = t.runs.c
-        rows = conn.execute(select(r.run_id, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time,
-                                   r.end_time, r.artifact_uri, r.lifecycle_stage).where(r.run_id.in_(run_ids)))
-        found = {row[0]: Run(RunInfo(row[0], str(row[1]), *row[2:]), RunData()) for row in rows}
-        for run_id, key, value in conn.execute(select(t.params).where(t.params.c.run_id.in_(run_ids))):
-            found[run_id].data.params[key] = value
-        for run_id, key, value in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(run_ids))):
-            found[run_id].data.tags[key] = value
         lm = t.latest_metrics.c
-        for run_id, key, value, ts, step in conn.execute(
-                select(lm.run_id, lm.key, lm.value, lm.timestamp, lm.step).where(lm.run_id.in_(run_ids))):
-            data = found[run_id].data
-            data.metrics[key] = math.nan if value is None else value
-            data.latest[key] = Metric(key, data.metrics[key], ts, step)
+        found: dict[str, Run] = {}
+        # In slices: one IN list per page would pass SQLite's limit on bound parameters (32,766
+        # in most builds, 999 in old ones) for the big pages search_runs allows.
+        for some in _chunks(run_ids):
+            rows = conn.execute(select(r.run_id, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time,
+                                       r.end_time, r.artifact_uri, r.lifecycle_stage).where(r.run_id.in_(some)))
+            found.update((row[0], Run(RunInfo(row[0], str(row[1]), *row[2:]), RunData())) for row in rows)
+            for run_id, key, value in conn.execute(select(t.params).where(t.params.c.run_id.in_(some))):
+                found[run_id].data.params[key] = value
+            for run_id, key, value in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(some))):
+                found[run_id].data.tags[key] = value
+            for run_id, key, value, ts, step in conn.execute(
+                    select(lm.run_id, lm.key, lm.value, lm.timestamp, lm.step).where(lm.run_id.in_(some))):
+                data = found[run_id].data
+                data.metrics[key] = math.nan if value is None else value
+                data.latest[key] = Metric(key, data.metrics[key], ts, step)
         return [found[i] for i in run_ids if i in found]
 
     def child_runs(self, run_id: str) -> list[Run]:
@@ -423,9 +439,11 @@ class SqlStore:
     def cache_outputs(self, keys: set[str] | None = None) -> list[str]:
         """The outputs JSON of every cache entry (or of ``keys``), for garbage collection."""
         c = t.cache_entries.c
-        stmt = select(c.outputs) if keys is None else select(c.outputs).where(c.key.in_(list(keys)))
         with self.engine.connect() as conn:
-            return list(conn.execute(stmt).scalars())
+            if keys is None:
+                return list(conn.execute(select(c.outputs)).scalars())
+            return [outputs for some in _chunks(sorted(keys))
+                    for outputs in conn.execute(select(c.outputs).where(c.key.in_(some))).scalars()]
 
     def drop_cache_entries(self, keep: set[str], dry_run: bool = False) -> int:
         """Delete every cache entry whose key is not in ``keep``; returns how many (would) go."""
@@ -437,6 +455,20 @@ class SqlStore:
         return len(keys)
 
 
+def _check_params(run_id: str, values: dict[str, str], have: dict[str, str]) -> None:
+    """Refuse a param whose stored value differs from the one being logged."""
+    for key, value in values.items():
+        if key in have and have[key] != value:
+            raise TrackingError(
+                f"param '{key}' of run '{run_id}' was already logged with value '{have[key]}'; it cannot "
+                f"change to '{value}' (params are immutable: log a new run, or use a metric or a tag)")
+
+
+def _chunks(items: Sequence, size: int = 500) -> Iterable[Sequence]:
+    """``items`` in slices of ``size``, for IN lists that stay under SQLite's parameter limit."""
+    return (items[start:start + size] for start in range(0, len(items), size))
+
+
 def _metric_row(run_id: str, metric: Metric) -> dict:
     key = check.check_key("metric", metric.key)
     value = check.metric_value(key, metric.value)
@@ -445,17 +477,39 @@ def _metric_row(run_id: str, metric: Metric) -> dict:
 
 
 def _rank(row: dict) -> tuple:
-    """MLflow's order for "latest": step, then timestamp, then value (NaN lowest)."""
-    return row["step"], row["timestamp"], -math.inf if row["value"] is None else row["value"]
+    """MLflow's order for "latest": step, then timestamp, then value (NaN lowest, below -inf)."""
+    value = row["value"]
+    return row["step"], row["timestamp"], value is not None, 0.0 if value is None else value
 
 
-def _dialect_insert(conn: Connection, table):
+def _dialect_insert(conn: Connection | str, table):
     """An INSERT that knows ON CONFLICT, for the connection's database (SQLite or PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
+    if (conn if isinstance(conn, str) else conn.dialect.name) == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     return dialect_insert(table)
+
+
+@functools.lru_cache(maxsize=None)
+def _latest_upsert(dialect: str):
+    """The upsert of a latest metric that only replaces an older value: (step, timestamp, value)
+    greater, NaN (NULL) ranking below every number, -inf included. Built once per dialect:
+    building it costs more than running it."""
+    stmt = _dialect_insert(dialect, t.latest_metrics)
+    new, old = stmt.excluded, t.latest_metrics.c
+    zero = literal(0.0)
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"value": new.value, "timestamp": new.timestamp, "step": new.step},
+        where=tuple_(new.step, new.timestamp, new.value.is_not(None), func.coalesce(new.value, zero))
+        > tuple_(old.step, old.timestamp, old.value.is_not(None), func.coalesce(old.value, zero)))
+
+
+@functools.lru_cache(maxsize=None)
+def _tag_upsert(dialect: str):
+    stmt = _dialect_insert(dialect, t.tags)
+    return stmt.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": stmt.excluded.value})
 
 
 def _upsert(conn: Connection, table, values: dict, keys: list[str]) -> None:

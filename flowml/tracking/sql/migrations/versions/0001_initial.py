@@ -101,7 +101,7 @@ def upgrade() -> None:
     if "cache_entries" in existing:
         op.execute("INSERT INTO cache_entries (key, pipeline, node, manifest, outputs, metrics, duration_s, created_at) "
                    "SELECT key, pipeline, node, manifest, outputs, metrics, duration_s, "
-                   "CAST(created_at * 1000 AS INTEGER) FROM legacy_cache_entries")
+                   "CAST(ROUND(created_at * 1000) AS INTEGER) FROM legacy_cache_entries")
         op.drop_table("legacy_cache_entries")
     for name in LEGACY_TABLES:
         if name in existing:
