@@ -19,25 +19,31 @@ import pytest
 
 HEX = re.compile(r"^[0-9a-f]{16,}$")
 
+
 @pytest.fixture
 def outside(tmp_path_factory) -> Path:
     """A folder outside the project, for counters and logs the cache must not see."""
     return tmp_path_factory.mktemp("outside")
 
+
 def statuses(summary: dict) -> dict[str, str]:
     return {name: s["status"] for name, s in summary["by_name"].items()}
+
 
 def ran(summary: dict) -> set[str]:
     return {name for name, s in summary["by_name"].items() if s["status"] == "ran"}
 
+
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
 
 def plan(project, *args) -> dict[str, dict]:
     """``flowml status --json`` as {node: record}."""
     res = project.flowml("status", "--json", *args)
     assert res.code == 0, res.err
     return {r["name"]: r for r in res.json}
+
 
 def snapshot(root: Path, rels) -> dict[str, tuple[int, int]]:
     """(inode, mtime_ns) of files: a rewrite changes at least one of them."""
@@ -46,6 +52,7 @@ def snapshot(root: Path, rels) -> dict[str, tuple[int, int]]:
         st = os.stat(root / rel)
         out[rel] = (st.st_ino, st.st_mtime_ns)
     return out
+
 
 # first run / no-op rerun ------------------------------------------------------------------
 
@@ -85,6 +92,7 @@ def test_first_run_runs_everything_second_run_nothing(project, outside):
         assert second["by_name"][name]["cache_key"] == first["by_name"][name]["cache_key"]
         assert second["by_name"][name]["outputs"] == first["by_name"][name]["outputs"]
 
+
 # exactly the downstream -------------------------------------------------------------------
 
 DIAMOND = """
@@ -112,11 +120,13 @@ DIAMOND = """
         outputs: [side.txt]
 """
 
+
 def _diamond(project):
     for name in ("a_in", "b_in", "s_in"):
         project.write(f"{name}.txt", f"{name}\n")
     project.pipeline(DIAMOND)
     assert ran(project.run_json()) == {"a", "b", "c", "d", "side"}
+
 
 def test_changing_a_side_input_reruns_exactly_that_step_and_its_downstream(project):
     _diamond(project)
@@ -128,6 +138,7 @@ def test_changing_a_side_input_reruns_exactly_that_step_and_its_downstream(proje
     assert summary["by_name"]["d"]["reason"] == "upstream b produced different outputs"
     assert project.read("d.txt") == "a_in\nb_in v2\na_in\nc\n"
 
+
 def test_changing_the_root_input_reruns_the_whole_diamond_but_not_the_side_branch(project):
     _diamond(project)
     project.write("a_in.txt", "a_in v2\n")
@@ -136,6 +147,7 @@ def test_changing_the_root_input_reruns_the_whole_diamond_but_not_the_side_branc
     assert project.read("d.txt") == "a_in v2\nb_in\na_in v2\nc\n"
     # and then everything is cached again
     assert set(statuses(project.run_json()).values()) == {"cached"}
+
 
 def test_early_cutoff_identical_upstream_bytes_keep_dependents_cached(project, outside):
     counter = outside / "count"
@@ -167,6 +179,7 @@ def test_early_cutoff_identical_upstream_bytes_keep_dependents_cached(project, o
     assert statuses(summary) == {"up": "ran", "down": "cached", "further": "cached"}
     assert lines(counter) == ["down"]
     assert not summary["warnings"]
+
 
 # code dependencies ------------------------------------------------------------------------
 
@@ -209,6 +222,7 @@ def test_editing_a_helper_module_reruns_the_step_that_imports_it(project, import
     assert summary["by_name"]["step"]["reason"] == "code helpers/util.py changed"
     assert project.read("out.txt") == "2"
 
+
 def test_editing_the_script_itself_reruns_with_a_code_reason(project):
     project.write("step.py", "open('out.txt', 'w').write('1')\n")
     project.pipeline("""
@@ -224,6 +238,7 @@ def test_editing_the_script_itself_reruns_with_a_code_reason(project):
     assert statuses(project.run_json()) == {"step": "ran"}
     assert project.read("out.txt") == "2"
 
+
 # restoring outputs ------------------------------------------------------------------------
 
 RESTORE = """
@@ -233,6 +248,7 @@ RESTORE = """
         run: printf 'payload\\n' > out.txt; mkdir -p models/sub; echo one > models/a.bin; echo two > models/sub/b.bin; echo run >> {counter}
         outputs: [out.txt, models/]
 """
+
 
 def test_deleted_output_is_restored_without_running_the_step(project, outside):
     counter = outside / "count"
@@ -254,6 +270,7 @@ def test_deleted_output_is_restored_without_running_the_step(project, outside):
     assert os.access(project.root / "out.txt", os.W_OK)
     assert os.stat(project.root / "out.txt").st_nlink == 1
 
+
 def test_modified_output_is_restored_without_running_the_step(project, outside):
     counter = outside / "count"
     project.pipeline(RESTORE.format(counter=counter))
@@ -265,6 +282,7 @@ def test_modified_output_is_restored_without_running_the_step(project, outside):
     assert lines(counter) == ["run"]
     assert project.read("out.txt") == "payload\n"
     assert project.read("models/sub/b.bin") == "two\n"
+
 
 def test_deleted_folder_output_is_restored_with_all_its_files(project, outside):
     counter = outside / "count"
@@ -278,6 +296,7 @@ def test_deleted_folder_output_is_restored_with_all_its_files(project, outside):
     assert files == ["models/a.bin", "models/sub/b.bin"]
     assert project.read("models/a.bin") == "one\n" and project.read("models/sub/b.bin") == "two\n"
 
+
 def test_extra_file_in_a_folder_output_is_removed_on_restore(project, outside):
     counter = outside / "count"
     project.pipeline(RESTORE.format(counter=counter))
@@ -289,6 +308,7 @@ def test_extra_file_in_a_folder_output_is_removed_on_restore(project, outside):
     assert not (project.root / "models/stray").exists()
     assert project.read("models/a.bin") == "one\n"
 
+
 def _lose_output(project, outside):
     counter = outside / "count"
     project.pipeline(RESTORE.format(counter=counter))
@@ -297,11 +317,13 @@ def _lose_output(project, outside):
     shutil.rmtree(project.root / ".flowml" / "cache" / "objects")
     return counter
 
+
 def test_status_says_an_output_lost_from_disk_and_store_is_not_restorable(project, outside):
     _lose_output(project, outside)
     states = plan(project)
     assert states["make"]["will_run"] is True
     assert states["make"]["reasons"] == ["output out.txt missing and not restorable"]
+
 
 def test_output_lost_from_disk_and_store_reruns_the_step(project, outside):
     """Regression: the entry was once taken for one "made by a concurrent run" and reported cached."""
@@ -315,6 +337,7 @@ def test_output_lost_from_disk_and_store_reruns_the_step(project, outside):
     assert statuses(summary) == {"make": "ran"}
     assert lines(counter) == ["run", "run"]
     assert project.read("out.txt") == "payload\n"
+
 
 # params -----------------------------------------------------------------------------------
 
@@ -333,6 +356,7 @@ PARAMS = """
         inputs: [n.txt]
         outputs: [after.txt]
 """
+
 
 def test_param_override_reruns_only_the_steps_that_use_it(project, outside):
     counter = outside / "count"
@@ -354,6 +378,7 @@ def test_param_override_reruns_only_the_steps_that_use_it(project, outside):
     assert project.read("n.txt") == "1\n"
     assert sorted(lines(counter)) == ["n", "n", "rate"]
 
+
 def test_param_override_is_typed_by_the_default(project, outside):
     counter = outside / "count"
     project.pipeline(PARAMS.format(counter=counter))
@@ -366,6 +391,7 @@ def test_param_override_is_typed_by_the_default(project, outside):
     bad = project.flowml("run", "-P", "n=two")
     assert bad.code == 2
     assert "-P n=two" in bad.err and "Traceback" not in bad.err
+
 
 def test_env_var_change_reruns_with_a_reason(project):
     text = """
@@ -384,6 +410,7 @@ def test_env_var_change_reruns_with_a_reason(project):
     assert statuses(summary) == {"s": "ran"}
     assert summary["by_name"]["s"]["reason"] == "environment variable MODE changed"
     assert project.read("mode.txt") == "slow\n"
+
 
 def test_folder_input_change_reruns_with_a_reason(project):
     project.write("data/one.csv", "1\n")
@@ -404,6 +431,7 @@ def test_folder_input_change_reruns_with_a_reason(project):
     assert statuses(summary) == {"s": "ran"}
     assert summary["by_name"]["s"]["reason"] == "input data changed"
     assert project.read("all.txt") == "1\n3\n2\n"  # data/*.csv, then data/sub/*.csv
+
 
 # cache knobs ------------------------------------------------------------------------------
 
@@ -432,6 +460,7 @@ def test_cache_false_always_runs(project, outside):
     assert sorted(lines(counter)) == ["after", "always", "always", "once"]
     assert plan(project)["always"]["will_run"] is True
 
+
 def test_cache_version_bump_reruns_with_a_reason(project, outside):
     counter = outside / "count"
     text = """
@@ -453,6 +482,7 @@ def test_cache_version_bump_reruns_with_a_reason(project, outside):
     assert summary["by_name"]["s"]["reason"] == "cache version 1 -> 2"
     assert lines(counter) == ["s", "s"]
 
+
 # forcing ----------------------------------------------------------------------------------
 
 FORCE = """
@@ -470,6 +500,7 @@ FORCE = """
         outputs: [c.txt]
 """
 
+
 def test_force_reruns_one_step_and_its_unchanged_outputs_keep_downstream_cached(project, outside):
     counter = outside / "count"
     project.pipeline(FORCE.format(counter=counter))
@@ -480,6 +511,7 @@ def test_force_reruns_one_step_and_its_unchanged_outputs_keep_downstream_cached(
     assert not summary["warnings"], "a deterministic step was reported nondeterministic"
     assert sorted(lines(counter)) == ["a", "a", "b", "c"]
 
+
 def test_force_all_reruns_every_step(project, outside):
     counter = outside / "count"
     project.pipeline(FORCE.format(counter=counter))
@@ -489,10 +521,12 @@ def test_force_all_reruns_every_step(project, outside):
     assert all(s["reason"] == "forced" for s in summary["steps"])
     assert sorted(lines(counter)) == ["a", "a", "b", "b", "c", "c"]
 
+
 def test_force_of_an_unknown_step_is_bad_input(project, outside):
     project.pipeline(FORCE.format(counter=outside / "count"))
     res = project.flowml("run", "--force", "aa")
     assert res.code == 2 and "unknown step 'aa'" in res.err and "Traceback" not in res.err
+
 
 def test_forced_rerun_with_different_bytes_warns_nondeterministic(project):
     project.pipeline("""
@@ -514,6 +548,7 @@ def test_forced_rerun_with_different_bytes_warns_nondeterministic(project):
     # the plain summary on stderr says it too
     assert "nondeterministic" in summary["stderr"]
 
+
 # matrix -----------------------------------------------------------------------------------
 
 MATRIX = """
@@ -528,6 +563,7 @@ MATRIX = """
         inputs: [out/]
         outputs: [all.txt]
 """
+
 
 def test_matrix_nodes_are_cached_separately_and_downstream_waits_for_all(project, outside):
     log = outside / "log"
@@ -547,6 +583,7 @@ def test_matrix_nodes_are_cached_separately_and_downstream_waits_for_all(project
     assert lines(log)[3:] == ["s3", "gather"]
     assert project.read("all.txt") == "1\n2\n3\n"
 
+
 def test_force_by_step_name_forces_every_matrix_node_and_by_node_name_one(project, outside):
     log = outside / "log"
     project.pipeline(MATRIX.format(xs="1, 2", log=log))
@@ -555,6 +592,7 @@ def test_force_by_step_name_forces_every_matrix_node_and_by_node_name_one(projec
     assert statuses(one) == {"s[x=1]": "cached", "s[x=2]": "ran", "gather": "cached"}
     both = project.run_json("--force", "s")
     assert statuses(both) == {"s[x=1]": "ran", "s[x=2]": "ran", "gather": "cached"}
+
 
 # metrics and when: ------------------------------------------------------------------------
 
@@ -575,6 +613,7 @@ METRICS = """
         when: ${steps.train.metrics.acc} > 0.5
 """
 
+
 def test_when_true_runs_and_metrics_interpolate_into_commands(project):
     project.pipeline(METRICS)
     summary = project.run_json()
@@ -587,6 +626,7 @@ def test_when_true_runs_and_metrics_interpolate_into_commands(project):
     assert set(statuses(project.run_json()).values()) == {"cached"}
     assert not any(r["will_run"] for r in plan(project).values())
 
+
 def test_when_false_skips_the_step_and_says_why(project):
     project.pipeline(METRICS)
     summary = project.run_json("-P", "acc=0.3")
@@ -597,12 +637,14 @@ def test_when_false_skips_the_step_and_says_why(project):
     assert not (project.root / "deployed.txt").exists()
     assert project.read("report.txt") == "acc=0.3 loss=0.25\n"
 
+
 def test_changed_metric_reruns_the_step_that_interpolates_it(project):
     project.pipeline(METRICS)
     project.run_json()
     summary = project.run_json("-P", "acc=0.7")
     assert statuses(summary) == {"train": "ran", "report": "ran", "deploy": "cached"}
     assert project.read("report.txt") == "acc=0.7 loss=0.25\n"
+
 
 # flowml status ----------------------------------------------------------------------------
 
@@ -621,6 +663,7 @@ STATUS = """
         run: echo lone > lone.txt
         outputs: [lone.txt]
 """
+
 
 def test_status_explains_why_each_step_will_run(project):
     project.write("raw.txt", "1\n")
@@ -649,6 +692,7 @@ def test_status_explains_why_each_step_will_run(project):
     assert changed["lone"]["will_run"] is False
     assert "will run prep  (input raw.txt changed)" in project.flowml("status").out
 
+
 def test_status_selection_and_bad_pipeline(project):
     project.write("raw.txt", "1\n")
     project.pipeline(STATUS)
@@ -657,6 +701,7 @@ def test_status_selection_and_bad_pipeline(project):
     project.pipeline(STATUS.replace("inputs: [raw.txt]", "inputs: [raw.txt]\n        bogus: 1"))
     res = project.flowml("status")
     assert res.code == 2 and "bogus" in res.err and "Traceback" not in res.err
+
 
 # selection --------------------------------------------------------------------------------
 
@@ -683,12 +728,14 @@ SELECT = """
         outputs: [other.txt]
 """
 
+
 def test_target_runs_the_step_and_its_ancestors_only(project):
     project.pipeline(SELECT)
     summary = project.run_json("--target", "c")
     assert [s["name"] for s in summary["steps"]] == ["a", "b", "c"]
     assert ran(summary) == {"a", "b", "c"}
     assert not (project.root / "d.txt").exists() and not (project.root / "other.txt").exists()
+
 
 def test_from_runs_the_step_and_its_descendants_only(project):
     project.pipeline(SELECT)
@@ -699,6 +746,7 @@ def test_from_runs_the_step_and_its_descendants_only(project):
     assert ran(summary) == {"c", "d"}
     assert project.read("a.txt") == "changed by hand\n", "--from touched a step outside the selection"
     assert not (project.root / "other.txt").exists()
+
 
 def test_dry_run_runs_nothing_and_writes_no_outputs(project):
     project.pipeline(SELECT)
@@ -714,6 +762,7 @@ def test_dry_run_runs_nothing_and_writes_no_outputs(project):
     (project.root / "a.txt").unlink()
     project.flowml("run", "--dry-run")
     assert not (project.root / "a.txt").exists(), "--dry-run restored an output"
+
 
 # the JSON summary and keys ----------------------------------------------------------------
 
@@ -731,6 +780,7 @@ KEYS = """
         outputs: [models/]
 """
 
+
 def _keys_project(root: Path) -> None:
     (root / "lib").mkdir(parents=True)
     (root / "in.txt").write_text("data\n")
@@ -740,6 +790,7 @@ def _keys_project(root: Path) -> None:
         "import os\nfrom lib import h\nos.makedirs('models', exist_ok=True)\n"
         "open('models/m.txt', 'w').write(open('a.txt').read() * h.N)\n")
     (root / "pipeline.yaml").write_text(KEYS)
+
 
 def test_summary_outputs_and_keys(project):
     _keys_project(project.root)
@@ -758,9 +809,9 @@ def test_summary_outputs_and_keys(project):
 
     assert a["outputs"]["a.txt"] == xxhash.xxh3_128_hexdigest(b"data\n3\n")
 
+
 def test_cache_keys_do_not_depend_on_the_project_folder(tmp_path, project_class):
     """Two copies of one project in different folders get the same keys; a moved store keeps its hits."""
-
     keys = []
     for where in ("one/deep/er", "two"):
         root = tmp_path / where
@@ -774,6 +825,7 @@ def test_cache_keys_do_not_depend_on_the_project_folder(tmp_path, project_class)
     summary = project_class(tmp_path / "moved").run_json()
     assert set(statuses(summary).values()) == {"cached"}, summary["steps"]
     assert {n: (s["cache_key"], s["outputs"]) for n, s in summary["by_name"].items()} == keys[0]
+
 
 def test_an_upstream_output_deleted_outside_the_selection_is_named_as_missing(project):
     """With --from, an unselected upstream's deleted output is reported as missing, not as 'changed'."""
@@ -789,6 +841,7 @@ def test_an_upstream_output_deleted_outside_the_selection_is_named_as_missing(pr
     assert res.code == 0
     assert res.json[0]["reasons"] == ["input a.txt missing (an output of a)"]
 
+
 def test_the_json_summary_says_why_a_step_failed(project):
     project.pipeline("""\
         name: t
@@ -801,6 +854,7 @@ def test_the_json_summary_says_why_a_step_failed(project):
     # the log is the step run's artifact, kept across both attempts
     assert step["logs"]["stderr"].endswith("/artifacts/logs/stderr.txt")
     assert "/.flowml/artifacts/" in step["logs"]["stderr"]
+
 
 def test_code_is_tracked_after_cd_and_through_pythonpath(project):
     """`cd tools && python train.py` and `python -m pkg.mod` with PYTHONPATH=src find their helpers."""
@@ -822,6 +876,7 @@ def test_code_is_tracked_after_cd_and_through_pythonpath(project):
     assert plan == {"a": ["code tools/helper.py changed"], "b": ["code src/mypkg/util.py changed"]}
     project.run_json()
     assert (project.read("o1.txt"), project.read("o2.txt")) == ("2", "2")
+
 
 def test_a_link_in_an_output_place_is_replaced_not_written_through(project, tmp_path_factory):
     outside = tmp_path_factory.mktemp("outside")
@@ -845,6 +900,7 @@ def test_a_link_in_an_output_place_is_replaced_not_written_through(project, tmp_
     assert sorted(p.name for p in outside.iterdir()) == ["notes.txt"]
     assert not (project.root / "out" / "sub").exists()
 
+
 def test_an_upstream_output_rewritten_while_a_step_runs_is_not_cached(project):
     """A second run rewrites a.txt while b (of the first run) reads it: b's entry must not be recorded."""
     project.pipeline("""\
@@ -862,6 +918,7 @@ def test_an_upstream_output_rewritten_while_a_step_runs_is_not_cached(project):
     summary = project.run_json("-P", "v=1")
     assert summary["by_name"]["b"]["status"] == "ran", "no entry ties b.txt to the wrong a.txt"
     assert project.read("b.txt") == "1\n"
+
 
 def test_status_reports_an_input_that_cannot_be_hashed(project):
     os.mkfifo(project.root / "pipe")
