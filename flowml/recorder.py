@@ -13,20 +13,42 @@ A heartbeat thread keeps the runs' ``heartbeat_time`` fresh, so that a flowml ki
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
+import sys
 import threading
 
 from flowml.artifacts.local import local_path
+from flowml.errors import FlowmlError
 from flowml.plan import Plan
 from flowml.runs import Listener, NodeResult, RunSummary, StepContext
 from flowml.tracking.entities import RunStatus, now_ms
+from flowml.tracking.validation import MAX_RUN_NAME
 
 HEARTBEAT_S = 60
 _STATUS = {"ran": RunStatus.FINISHED, "cached": RunStatus.FINISHED, "failed": RunStatus.FAILED,
            "killed": RunStatus.KILLED}
 _PIPELINE_STATUS = {"success": RunStatus.FINISHED, "failed": RunStatus.FAILED, "interrupted": RunStatus.KILLED}
+
+
+def _tracking(hook):
+    """A tracking failure (the store gone, a value it refuses) stops tracking for the rest of
+    the run with one warning; it never fails the steps, whose outputs are cached anyway."""
+    @functools.wraps(hook)
+    def call(self, *args):
+        if self.broken:
+            return None
+        try:
+            return hook(self, *args)
+        except FlowmlError as exc:
+            self.broken = True
+            self._stop.set()
+            print(f"warning: tracking stopped, the run goes on untracked: {exc}", file=sys.stderr, flush=True)
+            return None
+
+    return call
 
 
 class RunRecorder(Listener):
@@ -44,9 +66,11 @@ class RunRecorder(Listener):
         self.waiting: list[NodeResult] = []  # settled before anything happened; recorded if something does
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
+        self.broken = False
 
     # listener hooks ------------------------------------------------------------------
 
+    @_tracking
     def on_node_start(self, name: str, reasons: list[str]) -> StepContext:
         self._ensure_parent()
         run_id = self._child(name)
@@ -58,6 +82,7 @@ class RunRecorder(Listener):
             env.update(MLFLOW_TRACKING_URI=self.uri, MLFLOW_RUN_ID=run_id)
         return StepContext(run_id, env, {s: os.path.join(repo_root, "logs", f"{s}.txt") for s in ("stdout", "stderr")})
 
+    @_tracking
     def on_node_end(self, result: NodeResult) -> None:
         if self.parent_id is None and (result.status == "skipped" or (result.status == "cached" and not result.restored)):
             self.waiting.append(result)
@@ -65,6 +90,7 @@ class RunRecorder(Listener):
         self._ensure_parent()
         self._finish_child(result)
 
+    @_tracking
     def on_finish(self, summary: RunSummary) -> None:
         self._stop.set()
         if self.parent_id is None:
@@ -119,8 +145,8 @@ class RunRecorder(Listener):
         params = {**node.params_used, **node.matrix}
         tags = {**self.tags, "mlflow.parentRunId": self.parent_id, "flowml.type": "step", "flowml.step": node.step,
                 "flowml.node": name, "flowml.environment": node.env or "local"}
-        run = self.client.store.create_run(self.experiment_id, self.tags["mlflow.user"], None, tags, name,
-                                           {k: _text(v) for k, v in params.items()})
+        run = self.client.store.create_run(self.experiment_id, self.tags["mlflow.user"], None, tags,
+                                           name[:MAX_RUN_NAME], {k: _text(v) for k, v in params.items()})
         self.children[name] = run.info.run_id
         self.artifact_dirs[run.info.run_id] = local_path(run.info.artifact_uri)
         return run.info.run_id

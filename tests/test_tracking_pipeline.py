@@ -258,3 +258,29 @@ def test_two_pipelines_and_a_script_logging_at_once_lose_nothing(project):
     (script_run,) = runs_of(client, "script")
     assert len(client.get_metric_history(script_run.info.run_id, "x")) == 300
     assert len(script_run.data.params) == 300
+
+
+def test_a_value_the_store_refuses_stops_tracking_not_the_run(project):
+    long = "x" * 7000  # over MLflow's 6000-character limit for a param value
+    project.pipeline(f"""\
+        name: t
+        params: {{blob: {long}}}
+        steps:
+          one: {{run: "echo ${{params.blob}} > one.txt", outputs: [one.txt]}}
+        """)
+    res = project.flowml("run")
+    assert res.code == 0, res.err
+    assert "warning: tracking stopped, the run goes on untracked" in res.err and "Traceback" not in res.err
+    assert project.read("one.txt").strip() == long
+
+
+def test_an_unreachable_tracking_store_fails_the_steps_with_one_line(project):
+    project.pipeline("""\
+        name: t
+        steps:
+          one: {run: "echo 1 > one.txt", outputs: [one.txt]}
+        """)
+    res = project.flowml("run", "--tracking-uri", "postgresql://postgres@127.0.0.1:9/nowhere")
+    assert res.code == 1 and "Traceback" not in res.err
+    assert "tracking store postgresql+psycopg://postgres@127.0.0.1:9/nowhere" in res.err
+    assert not (project.root / "one.txt").exists()

@@ -13,12 +13,14 @@ and a newer one is refused.
 
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from flowml.errors import StoreError
 
@@ -118,3 +120,26 @@ def _safe(url: str) -> str:
     scheme, rest = url.split("://", 1)
     creds, host = rest.rsplit("@", 1)
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+
+
+def reporting_errors(cls):
+    """Class decorator: when the database itself fails (server gone, locked past the busy
+    timeout, disk full), every public method raises :class:`StoreError` naming the store,
+    which callers report in one line or turn into one failed step, instead of a traceback
+    from SQLAlchemy."""
+    for name, method in list(vars(cls).items()):
+        if callable(method) and not name.startswith("_"):
+            setattr(cls, name, _reporting(method))
+    return cls
+
+
+def _reporting(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (DBAPIError, PoolTimeout) as exc:
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreError(f"tracking store {_safe(self.url)} failed: {detail}") from None
+
+    return call

@@ -25,7 +25,7 @@ from flowml.tracking.entities import (CacheRecord, Experiment, LifecycleStage, M
                                       RunStatus, ViewType, now_ms)
 from flowml.tracking.names import random_run_name
 from flowml.tracking.sql import tables as t
-from flowml.tracking.sql.database import make_engine, writing
+from flowml.tracking.sql.database import make_engine, reporting_errors, writing
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -34,6 +34,7 @@ NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 EXISTS = "RESOURCE_ALREADY_EXISTS"
 
 
+@reporting_errors
 class SqlStore:
     """Tracking data in the database at ``url``; artifacts of new experiments under ``artifact_root``."""
 
