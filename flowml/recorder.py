@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 
-from flowml.artifacts.local import local_path
+from flowml.artifacts.local import LocalArtifactRepository, local_path
 from flowml.errors import FlowmlError
 from flowml.plan import Plan
 from flowml.runs import Listener, NodeResult, RunSummary, StepContext
@@ -168,7 +168,9 @@ class RunRecorder(Listener):
             tags["flowml.error"] = result.error[:8000]
         self.client.log_batch(run_id, metrics=_metrics(result.metrics), tags=tags)
         if result.outputs:
-            self.client.log_dict(run_id, {p: c.digest for p, c in result.outputs.items()}, "outputs.json")
+            digests = {p: c.digest for p, c in result.outputs.items()}
+            LocalArtifactRepository(self.artifact_dirs[run_id]).write_bytes(
+                "outputs.json", json.dumps(digests, indent=2).encode())
         self.client.set_terminated(run_id, _STATUS[result.status])
 
     def _heartbeat(self) -> None:

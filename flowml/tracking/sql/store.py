@@ -10,6 +10,7 @@ and then load the page's params, tags and latest metrics in three queries.
 from __future__ import annotations
 
 import functools
+import gc
 import math
 import os
 import socket
@@ -232,7 +233,10 @@ class SqlStore:
                 _upsert(conn, t.tags, {"run_id": run_id, "key": "mlflow.runName", "value": run_name}, ["run_id", "key"])
             if values:
                 conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
-        return self.get_run(run_id).info
+            r = t.runs.c
+            row = conn.execute(select(r.run_id, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time,
+                                      r.end_time, r.artifact_uri, r.lifecycle_stage).where(r.run_id == run_id)).one()
+        return RunInfo(row[0], str(row[1]), *row[2:])
 
     def delete_run(self, run_id: str) -> None:
         self._set_run_stage(run_id, LifecycleStage.DELETED)
@@ -303,7 +307,7 @@ class SqlStore:
         A param logged again with the same value is fine; with another value it is an error
         (params describe how a run was made, so they never change), as in MLflow.
         """
-        rows = [_metric_row(run_id, m) for m in metrics]
+        rows = _metric_rows(run_id, metrics)
         param_rows = {check.check_key("param", k): check.param_value(k, v) for k, v in (params or {}).items()}
         tag_rows = {check.check_key("tag", k): check.tag_value(k, v) for k, v in (tags or {}).items()}
         if "mlflow.runName" in tag_rows:  # it is the run's name too
@@ -320,7 +324,9 @@ class SqlStore:
                     conn.execute(update(t.runs).where(t.runs.c.run_id == run_id)
                                  .values(run_name=tag_rows["mlflow.runName"]))
             if rows:
-                conn.execute(insert(t.metrics), rows)
+                # Plain tuples straight to the driver: SQLAlchemy's per-row parameter handling
+                # would cost more than the insert itself for a batch of thousands.
+                conn.exec_driver_sql(_insert_metrics_sql(conn.dialect.paramstyle), rows)
                 self._update_latest(conn, run_id, rows)
 
     def _insert_params(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
@@ -337,25 +343,36 @@ class SqlStore:
                 _check_params(run_id, values, dict(conn.execute(
                     select(p.key, p.value).where(p.run_id == run_id, p.key.in_(keys))).all()))
 
-    def _update_latest(self, conn: Connection, run_id: str, rows: list[dict]) -> None:
+    def _update_latest(self, conn: Connection, run_id: str, rows: list[tuple]) -> None:
         """Keep, per key, the value with the greatest (step, timestamp, value), as MLflow does:
         one upsert per key that only replaces an older value (safe against concurrent writers)."""
-        best: dict[str, dict] = {}
+        best: dict[str, tuple] = {}
         for row in rows:
-            old = best.get(row["key"])
+            old = best.get(row[1])
             if old is None or _rank(row) > _rank(old):
-                best[row["key"]] = row
+                best[row[1]] = row
         # In key order: one lock order for all writers, so two batches never deadlock (PostgreSQL).
-        conn.execute(_latest_upsert(conn.dialect.name), [best[key] for key in sorted(best)])
+        conn.execute(_latest_upsert(conn.dialect.name),
+                     [dict(zip(_METRIC_COLUMNS, best[key])) for key in sorted(best)])
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every value of ``key``, by step. Tens of thousands of points come back as plain
+        driver tuples, with the garbage collector paused while the list is built: its full
+        passes over a growing heap would otherwise cost more than the query."""
         m = t.metrics.c
+        stmt = (select(m.value, m.timestamp, m.step).where(m.run_id == run_id, m.key == key)
+                .order_by(m.step, m.timestamp, m.id))
         with self.engine.connect() as conn:
             self._run_row(conn, run_id)
-            rows = conn.execute(select(m.key, m.value, m.timestamp, m.step)
-                                .where(m.run_id == run_id, m.key == key).order_by(m.step, m.timestamp, m.id)).all()
-        nan = math.nan
-        return [Metric(k, nan if v is None else v, ts, st) for k, v, ts, st in rows]
+            paused = gc.isenabled()
+            gc.disable()
+            try:
+                rows = conn.execute(stmt).all()
+                nan = math.nan
+                return [Metric(key, nan if v is None else v, ts, st) for v, ts, st in rows]
+            finally:
+                if paused:
+                    gc.enable()
 
     # search --------------------------------------------------------------------------
 
@@ -470,17 +487,43 @@ def _chunks(items: Sequence, size: int = 500) -> Iterable[Sequence]:
     return (items[start:start + size] for start in range(0, len(items), size))
 
 
-def _metric_row(run_id: str, metric: Metric) -> dict:
-    key = check.check_key("metric", metric.key)
-    value = check.metric_value(key, metric.value)
-    return {"run_id": run_id, "key": key, "value": None if math.isnan(value) else value,
-            "timestamp": check.int64("timestamp", metric.timestamp), "step": check.int64("step", metric.step)}
+_METRIC_COLUMNS = ("run_id", "key", "value", "timestamp", "step")
+_INT64 = (-(2 ** 63), 2 ** 63)
 
 
-def _rank(row: dict) -> tuple:
+def _metric_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple]:
+    """Checked rows ``(run_id, key, value, timestamp, step)``; NaN becomes NULL.
+
+    Each distinct key is checked once, and plain floats and ints skip the general checks:
+    a batch of a thousand values of a few keys must not cost a thousand regex matches.
+    """
+    rows = []
+    keys: set[str] = set()
+    low, high = _INT64
+    for m in metrics:
+        key, value, timestamp, step = m.key, m.value, m.timestamp, m.step
+        if key not in keys:
+            keys.add(check.check_key("metric", key))
+        if type(value) is not float:
+            value = float(value) if type(value) is int else check.metric_value(key, value)
+        if type(timestamp) is not int or not low <= timestamp < high:
+            timestamp = check.int64("timestamp", timestamp)
+        if type(step) is not int or not low <= step < high:
+            step = check.int64("step", step)
+        rows.append((run_id, key, None if value != value else value, timestamp, step))
+    return rows
+
+
+@functools.lru_cache(maxsize=None)
+def _insert_metrics_sql(paramstyle: str) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES ({', '.join([mark] * 5)})"
+
+
+def _rank(row: tuple) -> tuple:
     """MLflow's order for "latest": step, then timestamp, then value (NaN lowest, below -inf)."""
-    value = row["value"]
-    return row["step"], row["timestamp"], value is not None, 0.0 if value is None else value
+    value = row[2]
+    return row[4], row[3], value is not None, 0.0 if value is None else value
 
 
 def _dialect_insert(conn: Connection | str, table):
