@@ -120,15 +120,7 @@ def postgres_url():
 @pytest.fixture
 def pg_database(postgres_url):
     """URL of a new, empty database for this test alone, dropped afterwards (even if still connected)."""
-    import uuid
+    import pg
 
-    import psycopg
-    from psycopg import sql
-
-    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with pg.fresh_database(postgres_url) as url:
+        yield url

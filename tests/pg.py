@@ -9,6 +9,7 @@ and its data is thrown away.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -16,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -91,3 +93,21 @@ def start_postgres(tmpdir: str | os.PathLike | None = None) -> tuple[str, Callab
         stop()
         raise
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/flowml", stop
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str, prefix: str = "test"):
+    """A new, empty database on the server at ``server_url``; yields its URL and drops it
+    afterwards, even while clients are still connected."""
+    import psycopg
+    from psycopg import sql
+
+    admin = server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -22,16 +22,10 @@ def unique(prefix: str = "exp") -> str:
 @pytest.fixture(scope="session")
 def shared_pg_url(postgres_url):
     """URL of one database for this pytest process's store tests, dropped at the end."""
-    import psycopg
-    from psycopg import sql
+    import pg
 
-    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"shared_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with pg.fresh_database(postgres_url, "shared") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
