@@ -178,7 +178,8 @@ def dag(pipeline, params, fmt):
 @click.option("--superseded", is_flag=True,
               help="Also drop cache entries that are no step's latest result (only the current state stays restorable).")
 @click.option("--dry-run", is_flag=True, help="Count what would go; remove nothing.")
-def gc(pipeline, superseded, dry_run):
+@TRACKING_URI
+def gc(pipeline, superseded, dry_run, tracking_uri):
     """Free the space of cache objects, memo rows and logs that PIPELINE's store no longer needs."""
     from flowml.cache.gc import collect
     from flowml.cache.store import STORE_DIR, ProjectCache
@@ -188,7 +189,7 @@ def gc(pipeline, superseded, dry_run):
     if not os.path.isdir(os.path.join(root, STORE_DIR)):
         click.echo(f"nothing to collect: no {STORE_DIR}/ in {root}")
         return
-    cache = ProjectCache(root)
+    cache = ProjectCache(root, tracking_uri)
     try:
         report = collect(cache, superseded, dry_run)
     finally:
@@ -212,9 +213,10 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON (MLflow'
 @click.option("--order-by", multiple=True, metavar="KEY [ASC|DESC]", help="e.g. 'metrics.rmse ASC' (repeatable).")
 @click.option("-n", "--max-results", type=click.IntRange(1, 50_000), default=100, show_default=True)
 @click.option("--deleted", is_flag=True, help="Show deleted runs instead.")
+@click.option("--page-token", metavar="TOKEN", help="The next page: the token a previous --json listing gave.")
 @JSON
 @TRACKING_URI
-def runs_list(experiments, filter_string, order_by, max_results, deleted, as_json, tracking_uri):
+def runs_list(experiments, filter_string, order_by, max_results, deleted, page_token, as_json, tracking_uri):
     """List runs, newest first; a pipeline's step runs are shown under it."""
     from flowml.errors import TrackingError
     from flowml.tracking.client import FlowmlClient
@@ -232,7 +234,7 @@ def runs_list(experiments, filter_string, order_by, max_results, deleted, as_jso
         ids.append(found.experiment_id)
     ids = ids or [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
     page = client.search_runs(ids, filter_string, ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY,
-                              max_results, list(order_by))
+                              max_results, list(order_by), page_token)
     if as_json:
         _echo_json({"runs": [r.to_dict() for r in page], "next_page_token": page.token})
         return

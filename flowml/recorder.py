@@ -7,8 +7,12 @@ step runs or is restored, the parent run is created and every selected step gets
 run, the up-to-date ones as cache hits pointing at the run that produced their outputs.
 
 A step's stdout and stderr are written straight into its run's artifacts while it runs.
-A heartbeat thread keeps the runs' ``heartbeat_time`` fresh, so that a flowml killed with
-``kill -9`` leaves runs that the next start marks KILLED (see ``SqlStore.mark_orphans``).
+A heartbeat thread keeps the open runs' ``heartbeat_time`` fresh, so that a flowml killed
+with ``kill -9`` leaves runs that the next start (here or on another host) marks KILLED.
+
+Tracking never fails a step: a value the store refuses (a metric named ``f1@0.5``) is
+dropped with a warning, and if the store itself fails, tracking stops with one warning
+while the steps go on; the runs opened so far are closed as well as the store allows.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ import sys
 import threading
 
 from flowml.artifacts.local import LocalArtifactRepository, local_path
-from flowml.errors import FlowmlError
+from flowml.errors import FlowmlError, TrackingError
 from flowml.plan import Plan
 from flowml.runs import Listener, NodeResult, RunSummary, StepContext
-from flowml.tracking.entities import RunStatus, now_ms
-from flowml.tracking.validation import MAX_RUN_NAME
+from flowml.tracking import validation as check
+from flowml.tracking.entities import Metric, RunStatus, now_ms
 
 HEARTBEAT_S = 60
 _STATUS = {"ran": RunStatus.FINISHED, "cached": RunStatus.FINISHED, "failed": RunStatus.FAILED,
@@ -34,18 +38,17 @@ _PIPELINE_STATUS = {"success": RunStatus.FINISHED, "failed": RunStatus.FAILED, "
 
 
 def _tracking(hook):
-    """A tracking failure (the store gone, a value it refuses) stops tracking for the rest of
-    the run with one warning; it never fails the steps, whose outputs are cached anyway."""
+    """If the store fails (or the disk under the artifacts), stop tracking with one warning."""
     @functools.wraps(hook)
     def call(self, *args):
         if self.broken:
             return None
         try:
             return hook(self, *args)
-        except FlowmlError as exc:
+        except (FlowmlError, OSError) as exc:
             self.broken = True
             self._stop.set()
-            print(f"warning: tracking stopped, the run goes on untracked: {exc}", file=sys.stderr, flush=True)
+            _warn(f"tracking stopped, the run goes on untracked: {exc}")
             return None
 
     return call
@@ -62,11 +65,12 @@ class RunRecorder(Listener):
         self.client = None
         self.parent_id: str | None = None
         self.children: dict[str, str] = {}  # node -> its run id
+        self.open: set[str] = set()  # runs started and not yet ended (the heartbeat's list)
         self.artifact_dirs: dict[str, str] = {}  # run id -> its artifacts folder
         self.waiting: list[NodeResult] = []  # settled before anything happened; recorded if something does
-        self._stop = threading.Event()
-        self._beat: threading.Thread | None = None
         self.broken = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
 
     # listener hooks ------------------------------------------------------------------
 
@@ -74,13 +78,12 @@ class RunRecorder(Listener):
     def on_node_start(self, name: str, reasons: list[str]) -> StepContext:
         self._ensure_parent()
         run_id = self._child(name)
-        repo_root = self.artifact_dirs[run_id]
-        os.makedirs(os.path.join(repo_root, "logs"), exist_ok=True)
-        env = {"FLOWML_TRACKING_URI": self.uri, "FLOWML_RUN_ID": run_id,
-               "FLOWML_EXPERIMENT_NAME": self.experiment, "FLOWML_PARENT_RUN_ID": self.parent_id}
+        logs = os.path.join(self.artifact_dirs[run_id], "logs")
+        os.makedirs(logs, exist_ok=True)
+        env = {"FLOWML_TRACKING_URI": self.uri, "FLOWML_RUN_ID": run_id, "FLOWML_EXPERIMENT_NAME": self.experiment}
         if self.uri.startswith(("http://", "https://")):  # MLflow's client speaks only to a server
             env.update(MLFLOW_TRACKING_URI=self.uri, MLFLOW_RUN_ID=run_id)
-        return StepContext(run_id, env, {s: os.path.join(repo_root, "logs", f"{s}.txt") for s in ("stdout", "stderr")})
+        return StepContext(run_id, env, {s: os.path.join(logs, f"{s}.txt") for s in ("stdout", "stderr")})
 
     @_tracking
     def on_node_end(self, result: NodeResult) -> None:
@@ -90,26 +93,15 @@ class RunRecorder(Listener):
         self._ensure_parent()
         self._finish_child(result)
 
-    @_tracking
     def on_finish(self, summary: RunSummary) -> None:
         self._stop.set()
         if self.parent_id is None:
             return  # everything was up to date: nothing happened, nothing to record
         summary.run_id = self.parent_id
-        client = self.client
-        ran = [r for r in summary.results if r.status == "ran"]
-        cached = [r for r in summary.results if r.status == "cached"]
-        client.log_batch(self.parent_id, metrics=_metrics({
-            "steps_ran": len(ran), "steps_cached": len(cached),
-            "steps_failed": sum(r.status in ("failed", "killed") for r in summary.results),
-            "duration_s": summary.duration_s,
-            # what the cache hits would have cost: the durations of the executions that made them
-            "time_saved_s": sum(r.saved_s for r in cached)}))
-        document = summary.to_json()
-        document["edges"] = [[up, name] for name, ups in self.plan.preds.items() for up in ups]
-        document["runs"] = self.children
-        client.log_dict(self.parent_id, document, "pipeline.json")
-        client.set_terminated(self.parent_id, _PIPELINE_STATUS[summary.status])
+        if self.broken:
+            self._close_open(summary)
+        else:
+            self._finish_parent(summary)
 
     # runs ----------------------------------------------------------------------------
 
@@ -119,44 +111,42 @@ class RunRecorder(Listener):
         from flowml.tracking.client import FlowmlClient, current_user
         from flowml.tracking.gitinfo import git_tags
 
-        self.client = FlowmlClient(self.uri)
-        self.client.store.mark_orphans()
+        self.client = FlowmlClient(self.uri, self.plan.root)
+        self.client.mark_orphans()
         experiment = self.client.get_experiment_by_name(self.experiment)
-        experiment_id = experiment.experiment_id if experiment else _create_experiment(self.client, self.experiment)
-        self.tags = {"mlflow.user": current_user(), "mlflow.source.type": "PROJECT",
-                     "mlflow.source.name": self.plan.path, "flowml.host": socket.gethostname(),
-                     **git_tags(self.plan.root)}
-        self.experiment_id = experiment_id
-        parent = self.client.store.create_run(
-            experiment_id, current_user(), None, {**self.tags, "flowml.type": "pipeline",
-                                                  "flowml.pipeline": self.plan.ident},
-            f"{self.plan.name}", {k: _text(v) for k, v in self.plan.params.items()})
-        self.parent_id = parent.info.run_id
-        self.client.store.heartbeat([self.parent_id])
+        self.experiment_id = experiment.experiment_id if experiment else _create_experiment(self.client, self.experiment)
+        self.user = current_user()
+        self.tags = {"mlflow.user": self.user, "mlflow.source.type": "PROJECT", "mlflow.source.name": self.plan.path,
+                     "flowml.host": socket.gethostname(), **git_tags(self.plan.root)}
+        self.parent_id = self._create(self.plan.name, {**self.tags, "flowml.type": "pipeline",
+                                                       "flowml.pipeline": self.plan.ident}, self.plan.params)
         for result in self.waiting:
-            if result.status != "skipped":
-                self._finish_child(result)
+            self._finish_child(result)
         self.waiting.clear()
-        self._beat = threading.Thread(target=self._heartbeat, name="flowml-heartbeat", daemon=True)
-        self._beat.start()
+        threading.Thread(target=self._heartbeat, name="flowml-heartbeat", daemon=True).start()
 
     def _child(self, name: str) -> str:
         node = self.plan.nodes[name]
-        params = {**node.params_used, **node.matrix}
         tags = {**self.tags, "mlflow.parentRunId": self.parent_id, "flowml.type": "step", "flowml.step": node.step,
                 "flowml.node": name, "flowml.environment": node.env or "local"}
-        run = self.client.store.create_run(self.experiment_id, self.tags["mlflow.user"], None, tags,
-                                           name[:MAX_RUN_NAME], {k: _text(v) for k, v in params.items()})
-        self.children[name] = run.info.run_id
-        self.artifact_dirs[run.info.run_id] = local_path(run.info.artifact_uri)
-        return run.info.run_id
+        run_id = self.children[name] = self._create(name[:check.MAX_RUN_NAME], tags, {**node.params_used, **node.matrix})
+        return run_id
+
+    def _create(self, name: str, tags: dict[str, str], params: dict) -> str:
+        run = self.client.store.create_run(self.experiment_id, self.user, None, tags, name,
+                                           _loggable("param", {k: str(v) for k, v in params.items()}), heartbeat=True)
+        run_id = run.info.run_id
+        self.artifact_dirs[run_id] = local_path(run.info.artifact_uri)
+        with self._lock:
+            self.open.add(run_id)
+        return run_id
 
     def _finish_child(self, result: NodeResult) -> None:
         if result.status == "skipped":
             return  # never executed: it appears in the parent's pipeline.json, not as a run
         run_id = result.run_id = self.children.get(result.name) or self._child(result.name)
         tags = {"flowml.state": result.status, "flowml.cache_hit": str(result.status == "cached").lower(),
-                "flowml.reason": "; ".join(result.reasons)[:8000], "flowml.attempts": result.attempts,
+                "flowml.reason": "; ".join(result.reasons)[:check.MAX_TAG_VALUE], "flowml.attempts": result.attempts,
                 "flowml.duration_s": round(result.duration_s, 3)}
         if result.cache_key:
             tags["flowml.cache_key"] = result.cache_key
@@ -165,25 +155,72 @@ class RunRecorder(Listener):
         if result.exit_code is not None:
             tags["flowml.exit_code"] = result.exit_code
         if result.error:
-            tags["flowml.error"] = result.error[:8000]
-        self.client.log_batch(run_id, metrics=_metrics(result.metrics), tags=tags)
+            tags["flowml.error"] = result.error[:check.MAX_TAG_VALUE]
+        self.client.log_batch(run_id, metrics=_metrics(_loggable("metric", result.metrics)), tags=tags)
         if result.outputs:
             digests = {p: c.digest for p, c in result.outputs.items()}
             LocalArtifactRepository(self.artifact_dirs[run_id]).write_bytes(
                 "outputs.json", json.dumps(digests, indent=2).encode())
-        self.client.set_terminated(run_id, _STATUS[result.status])
+        self._end(run_id, _STATUS[result.status])
+
+    def _finish_parent(self, summary: RunSummary) -> None:
+        try:
+            cached = [r for r in summary.results if r.status == "cached"]
+            self.client.log_batch(self.parent_id, metrics=_metrics({
+                "steps_ran": sum(r.status == "ran" for r in summary.results), "steps_cached": len(cached),
+                "steps_failed": sum(r.status in ("failed", "killed") for r in summary.results),
+                "duration_s": summary.duration_s,
+                # what the cache hits would have cost: the durations of the executions that made them
+                "time_saved_s": sum(r.saved_s for r in cached)}))
+            document = summary.to_json()
+            document["edges"] = [[up, name] for name, ups in self.plan.preds.items() for up in ups]
+            document["runs"] = self.children
+            LocalArtifactRepository(self.artifact_dirs[self.parent_id]).write_bytes(
+                "pipeline.json", json.dumps(document, indent=2).encode())
+            self._end(self.parent_id, _PIPELINE_STATUS[summary.status])
+        except (FlowmlError, OSError) as exc:
+            _warn(f"tracking could not record the end of the pipeline run: {exc}")
+            self._close_open(summary)
+
+    def _end(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status)
+        with self._lock:
+            self.open.discard(run_id)
+
+    def _close_open(self, summary: RunSummary) -> None:
+        """After a tracking failure: end what is still open, as far as the store lets us, so
+        that no run waits in RUNNING for the orphan sweep."""
+        final = {self.children.get(r.name): _STATUS.get(r.status, RunStatus.FAILED) for r in summary.results}
+        final[self.parent_id] = _PIPELINE_STATUS[summary.status]
+        for run_id in list(self.open):
+            try:
+                self._end(run_id, final.get(run_id, RunStatus.FAILED))
+            except (FlowmlError, OSError):
+                return  # the store is gone: the next start's orphan sweep will close them
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
+            with self._lock:
+                alive = list(self.open)
             try:
-                self.client.store.heartbeat([self.parent_id, *self.children.values()])
+                self.client.heartbeat(alive)
             except Exception:  # a missed beat only risks a late orphan mark; never kill the run for it
                 pass
 
 
-def _create_experiment(client, name: str) -> str:
-    from flowml.errors import TrackingError
+def _loggable(kind: str, values: dict) -> dict:
+    """``values`` without the entries the store would refuse (each dropped with a warning)."""
+    kept = {}
+    for key, value in values.items():
+        try:
+            check.check_key(kind, key)
+            kept[key] = check.metric_value(key, value) if kind == "metric" else check.param_value(key, value)
+        except TrackingError as exc:
+            _warn(f"not tracked: {exc}")
+    return kept
 
+
+def _create_experiment(client, name: str) -> str:
     try:
         return client.create_experiment(name)
     except TrackingError as exc:  # another run created it meanwhile
@@ -192,12 +229,10 @@ def _create_experiment(client, name: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
-def _metrics(values: dict[str, float]):
-    from flowml.tracking.entities import Metric
-
+def _metrics(values: dict[str, float]) -> list[Metric]:
     now = now_ms()
     return [Metric(k, float(v), now, 0) for k, v in values.items()]
 
 
-def _text(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -339,8 +339,11 @@ class Scheduler:
             outcome.process = ProcessResult(None, 0.0, killed=True)
             return outcome
         if node.cacheable and decision.key and decision.entry is None and name not in self.forced:
-            outcome.peer_entry = self.cache.peek(decision.key)  # a concurrent run may have just made it
-            if outcome.peer_entry is not None:
+            # A concurrent run may have just made it; with a shared index, maybe in another
+            # workspace, whose objects this store lacks: then the step runs here after all.
+            peer = self.cache.peek(decision.key)
+            if peer is not None and all(self.cache.objects.has_content(c) for c in peer.outputs.values()):
+                outcome.peer_entry = peer
                 outcome.process = ProcessResult(0, 0.0)
                 return outcome
         # The step inherits the lock, so a step orphaned by a killed flowml keeps its outputs

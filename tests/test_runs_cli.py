@@ -119,3 +119,13 @@ def test_pipeline_runs_show_as_a_tree_with_cache_hits(project):
     lines = project.flowml("runs", "list", "-e", "p").out.splitlines()
     parent_line = next(i for i, line in enumerate(lines) if second["run_id"] in line)
     assert "  one" in lines[parent_line + 1] and "hit" in lines[parent_line + 1]
+
+
+def test_runs_list_pages_with_the_token(logged):
+    project, ids = logged
+    first = project.flowml("runs", "list", "-e", "wine", "-n", "2", "--json").json
+    rest = project.flowml("runs", "list", "-e", "wine", "-n", "2", "--page-token", first["next_page_token"], "--json").json
+    seen = [r["info"]["run_id"] for r in first["runs"] + rest["runs"]]
+    assert sorted(seen) == sorted(ids) and rest["next_page_token"] is None
+    bad = project.flowml("runs", "list", "--page-token", "nonsense")
+    assert bad.code == 2 and "invalid page_token" in bad.err

@@ -260,18 +260,28 @@ def test_two_pipelines_and_a_script_logging_at_once_lose_nothing(project):
     assert len(script_run.data.params) == 300
 
 
-def test_a_value_the_store_refuses_stops_tracking_not_the_run(project):
+def test_values_the_store_refuses_are_dropped_with_a_warning(project):
     long = "x" * 7000  # over MLflow's 6000-character limit for a param value
     project.pipeline(f"""\
         name: t
-        params: {{blob: {long}}}
+        params: {{blob: {long}, alpha: 0.5}}
         steps:
-          one: {{run: "echo ${{params.blob}} > one.txt", outputs: [one.txt]}}
+          one:
+            run: "echo ${{params.blob}} ${{params.alpha}} > one.txt; echo '{{\\"f1@0.5\\": 1, \\"rmse\\": 2}}' > m.json"
+            outputs: [one.txt]
+            metrics: m.json
         """)
-    res = project.flowml("run")
-    assert res.code == 0, res.err
-    assert "warning: tracking stopped, the run goes on untracked" in res.err and "Traceback" not in res.err
-    assert project.read("one.txt").strip() == long
+    summary = project.run_json()
+    assert summary["code"] == 0, summary["stderr"]
+    err = summary["stderr"]
+    assert "warning: not tracked: param 'blob' value is 7000 characters long" in err
+    assert "warning: not tracked: invalid metric key 'f1@0.5'" in err and "Traceback" not in err
+    assert project.read("one.txt").strip() == f"{long} 0.5"
+    client = client_for(project)
+    parent = client.get_run(summary["run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.params == {"alpha": "0.5"}
+    (one,) = client.child_runs(parent.info.run_id)
+    assert one.info.status == "FINISHED" and one.data.metrics == {"rmse": 2.0}
 
 
 def test_an_unreachable_tracking_store_fails_the_steps_with_one_line(project):
@@ -284,3 +294,40 @@ def test_an_unreachable_tracking_store_fails_the_steps_with_one_line(project):
     assert res.code == 1 and "Traceback" not in res.err
     assert "tracking store postgresql+psycopg://postgres@127.0.0.1:9/nowhere" in res.err
     assert not (project.root / "one.txt").exists()
+
+
+def test_a_step_may_log_its_own_params_again(project):
+    """The recorder logs a step's params as Python's str() does, as the step's code would."""
+    project.pipeline("""\
+        name: t
+        params: {use_gpu: false, rate: 0.5}
+        steps:
+          one: {run: "python one.py ${params.use_gpu} ${params.rate}", outputs: [one.txt]}
+        """)
+    project.write("one.py", """\
+        import flowml
+        flowml.log_params({"use_gpu": False, "rate": 0.5})
+        open("one.txt", "w").write("ok")
+        """)
+    summary = project.run_json()
+    assert summary["code"] == 0, summary["stderr"]
+    assert client_for(project).get_run(summary["by_name"]["one"]["run_id"]).data.params == {
+        "use_gpu": "False", "rate": "0.5"}
+
+
+def test_a_second_workspace_sharing_the_store_runs_what_it_cannot_restore(tmp_path, project_class):
+    """The index is shared, the objects are not (until the server carries them): workspace B
+    finds A's entries but, lacking their outputs' objects, runs the steps instead of
+    claiming a hit it cannot restore."""
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    for name in ("a", "b"):
+        workspace = project_class(tmp_path / name)
+        workspace.pipeline("""\
+            name: t
+            steps:
+              one: {run: "echo 1 > one.txt", outputs: [one.txt]}
+            """)
+        summary = workspace.run_json("--tracking-uri", shared)
+        assert summary["code"] == 0, summary["stderr"]
+        assert summary["by_name"]["one"]["status"] == "ran"
+        assert workspace.read("one.txt") == "1\n"

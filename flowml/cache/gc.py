@@ -49,6 +49,11 @@ def collect(cache: ProjectCache, superseded: bool = False, dry_run: bool = False
     report = GcReport()
     with cache.exclusive():
         current = cache.state.current_keys() if superseded else None
+        if superseded and not current:
+            # e.g. right after upgrading flowml, before any run recorded what the workspace holds:
+            # every entry would look superseded, and the whole cache would go
+            raise StoreError("gc --superseded needs to know what this workspace holds: run the pipeline "
+                             "first (plain gc is safe now)")
         keep = cache.index.output_digests(current) | _workspace_digests(cache)
         gone = [p for p in cache.memo.rows if not os.path.lexists(os.path.join(cache.root, p))]
         report.memo_rows = len(gone)

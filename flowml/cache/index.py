@@ -42,8 +42,9 @@ class Entry:
 class CacheIndex:
     """Cache entries in the tracking store at ``uri`` (opened lazily, safe from any thread)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, root: str) -> None:
         self.uri = uri
+        self.root = root  # the project, whose .flowml/ holds artifacts when the store is not SQLite
         self._store = None
 
     @property
@@ -51,7 +52,7 @@ class CacheIndex:
         if self._store is None:
             from flowml.tracking.stores import get_store
 
-            self._store = get_store(self.uri)
+            self._store = get_store(self.uri, self.root)
         return self._store
 
     def get(self, key: str) -> Entry | None:

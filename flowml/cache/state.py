@@ -77,7 +77,7 @@ class WorkspaceState:
         self.db.execute("PRAGMA journal_mode = WAL")
 
     def transaction(self):
-        """``with index.transaction():`` runs its statements in one write transaction."""
+        """``with state.transaction():`` runs its statements in one write transaction."""
         return _Transaction(self.db)
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ class ProjectCache:
         _ignore_in_git(self.dir)
         self.store_lock = StoreLock(self.dir)
         self.state = WorkspaceState(os.path.join(self.dir, "state.db"))
-        self.index = CacheIndex(resolve_uri(tracking_uri, root))
+        self.index = CacheIndex(resolve_uri(tracking_uri, root), root)
         self.objects = ObjectStore(os.path.join(self.dir, "cache", "objects"))
         self.memo = StatMemo(self.state.load_stat_memo())
         self.last: dict[str, dict[str, Entry]] = {}  # pipeline -> node -> the entry its outputs came from

@@ -36,11 +36,14 @@ def current_user() -> str:
 
 
 class FlowmlClient:
-    def __init__(self, tracking_uri: str | None = None) -> None:
+    """``root``: the project whose ``.flowml/`` holds the default store and artifacts (default:
+    found from the working folder)."""
+
+    def __init__(self, tracking_uri: str | None = None, root: str | None = None) -> None:
         if tracking_uri is None:  # as MlflowClient(): the URI set_tracking_uri chose, if it was called
             tracking_uri = getattr(sys.modules.get("flowml.tracking.fluent"), "_uri", None)
-        self.tracking_uri = resolve_uri(tracking_uri)
-        self.store = get_store(self.tracking_uri)
+        self.tracking_uri = resolve_uri(tracking_uri, root)
+        self.store = get_store(self.tracking_uri, root)
 
     # experiments ---------------------------------------------------------------------
 
@@ -85,6 +88,14 @@ class FlowmlClient:
 
     def child_runs(self, run_id: str) -> list[Run]:
         return self.store.child_runs(run_id)
+
+    def mark_orphans(self) -> list[str]:
+        """Mark RUNNING runs whose writer is gone as KILLED; returns their ids."""
+        return self.store.mark_orphans()
+
+    def heartbeat(self, run_ids: list[str]) -> None:
+        """Say that the runs' writer is alive."""
+        self.store.heartbeat(run_ids)
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> RunInfo:
         return self.store.update_run_info(run_id, status=status, run_name=name)

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+DEFAULT_EXPERIMENT_ID = "0"  # the experiment of runs that name none, as in MLflow
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+
 def now_ms() -> int:
     """Times in tracking records are integer milliseconds since the epoch, as in MLflow."""
     return int(time.time() * 1000)

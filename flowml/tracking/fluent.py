@@ -2,9 +2,11 @@
 MLflow's names and semantics.
 
 A stack of active runs per thread. Logging with no active run starts one, as MLflow does.
-Inside a pipeline step, ``FLOWML_RUN_ID`` (or ``MLFLOW_RUN_ID``) names the step's run, so
-the first ``start_run()`` or ``log_*`` call resumes it and everything lands there with no
-setup; ``FLOWML_TRACKING_URI`` names its store.
+Inside a pipeline step, ``FLOWML_RUN_ID`` names the step's run, so the first
+``start_run()`` or ``log_*`` call resumes it and everything lands there with no setup;
+``FLOWML_TRACKING_URI`` names its store. (``MLFLOW_*`` variables are MLflow's: they name
+runs and stores of MLflow, so flowml does not read them.) The first run a process starts
+marks runs that crashed processes left RUNNING as KILLED.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from typing import Any, Iterable, Sequence
 
 from flowml.errors import TrackingError
 from flowml.tracking.client import FlowmlClient, current_user
-from flowml.tracking.entities import Experiment, Metric, Run, RunStatus, ViewType, now_ms
-from flowml.tracking.sql.store import DEFAULT_EXPERIMENT_ID
+from flowml.tracking.entities import DEFAULT_EXPERIMENT_ID, Experiment, Metric, Run, RunStatus, ViewType, now_ms
 
 _state = threading.local()
 _uri: str | None = None
 _experiment_id: str | None = None
 _clients: dict[str | None, FlowmlClient] = {}
 _last_run_id: str | None = None
+_swept: set[str] = set()  # tracking URIs whose orphaned runs this process has marked
 
 
 class ActiveRun(Run):
@@ -97,10 +99,10 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
 def _default_experiment_id() -> str:
     if _experiment_id is not None:
         return _experiment_id
-    name = os.environ.get("FLOWML_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    name = os.environ.get("FLOWML_EXPERIMENT_NAME")
     if name:
         return set_experiment(name).experiment_id
-    return os.environ.get("FLOWML_EXPERIMENT_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID") or DEFAULT_EXPERIMENT_ID
+    return os.environ.get("FLOWML_EXPERIMENT_ID") or DEFAULT_EXPERIMENT_ID
 
 
 # runs ----------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         raise TrackingError(f"run {stack[-1].info.run_id} is already active; end it with flowml.end_run(), "
                             "or pass nested=True to start a run inside it", "INVALID_STATE")
     client = _client()
-    resume = run_id or (None if stack else os.environ.get("FLOWML_RUN_ID") or os.environ.get("MLFLOW_RUN_ID"))
+    resume = run_id or (None if stack else os.environ.get("FLOWML_RUN_ID"))
     if resume:
         run = client.get_run(resume)
         if run.info.lifecycle_stage != "active":
@@ -129,6 +131,9 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             client.log_batch(resume, tags=tags)
         run = client.get_run(resume)
     else:
+        if client.tracking_uri not in _swept:
+            client.mark_orphans()
+            _swept.add(client.tracking_uri)
         all_tags = _context_tags()
         all_tags.update(tags or {})
         parent = parent_run_id or (stack[-1].info.run_id if nested and stack else None)

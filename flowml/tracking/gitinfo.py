@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import subprocess
 
 
-@functools.lru_cache(maxsize=8)
 def git_tags(folder: str) -> dict[str, str]:
     """``mlflow.source.git.commit``, ``mlflow.source.git.branch`` and ``flowml.git.dirty`` for the
-    repository holding ``folder``; empty outside a repository or without git."""
+    repository holding ``folder``; empty outside a repository or without git. Not cached: in a
+    notebook the work tree changes between runs, and three git calls cost about 10 ms."""
     def git(*args: str) -> str | None:
         try:
             proc = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=10)

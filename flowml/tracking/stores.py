@@ -1,9 +1,12 @@
 """Which tracking store a process talks to, and one open store per URI.
 
 The URI comes from, in order: the caller (``set_tracking_uri``, ``--tracking-uri``),
-``FLOWML_TRACKING_URI``, ``MLFLOW_TRACKING_URI``, and otherwise the project's embedded
-store ``.flowml/flowml.db``, the project being the nearest folder up from the working
-folder that has a ``.flowml/`` (or the working folder itself).
+``FLOWML_TRACKING_URI``, and otherwise the project's embedded store ``.flowml/flowml.db``,
+the project being the pipeline's folder, or for a script the nearest folder up from the
+working folder that has a ``.flowml/`` (or the working folder itself).
+
+``MLFLOW_TRACKING_URI`` is deliberately not read: it names an MLflow store, whose schema
+flowml cannot use, and users of both tools keep it set for MLflow.
 """
 
 from __future__ import annotations
@@ -37,24 +40,25 @@ def default_uri(root: str | None = None) -> str:
 
 def resolve_uri(uri: str | None = None, root: str | None = None) -> str:
     """The tracking URI to use, normalized (``postgresql://`` means the psycopg driver)."""
-    uri = uri or os.environ.get("FLOWML_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(root)
+    uri = uri or os.environ.get("FLOWML_TRACKING_URI") or default_uri(root)
     if uri.startswith(("postgresql://", "postgres://")):
         uri = "postgresql+psycopg://" + uri.split("://", 1)[1]
     return uri
 
 
-def artifact_root_for(uri: str) -> str:
+def artifact_root_for(uri: str, root: str | None = None) -> str:
     """Where new experiments keep artifacts: beside an SQLite file, else ``FLOWML_ARTIFACT_ROOT``
-    or the project's ``.flowml/artifacts``."""
+    or the project's ``.flowml/artifacts`` (``root``: the project, default: found from here)."""
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
         return os.path.join(os.path.dirname(os.path.abspath(uri[len("sqlite:///"):])), "artifacts")
-    return os.environ.get("FLOWML_ARTIFACT_ROOT") or os.path.join(project_root(), STORE_DIR, "artifacts")
+    return os.environ.get("FLOWML_ARTIFACT_ROOT") or os.path.join(root or project_root(), STORE_DIR, "artifacts")
 
 
-def get_store(uri: str | None = None):
-    """The store for ``uri`` (see :func:`resolve_uri`), opened once per process and URI."""
-    uri = resolve_uri(uri)
-    root = artifact_root_for(uri)
+def get_store(uri: str | None = None, root: str | None = None):
+    """The store for ``uri`` (see :func:`resolve_uri`) of the project at ``root``, opened once
+    per process, URI and artifact root."""
+    uri = resolve_uri(uri, root)
+    root = artifact_root_for(uri, root)
     with _lock:
         store = _stores.get((uri, root))
         if store is None:

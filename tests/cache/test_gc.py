@@ -89,3 +89,22 @@ def test_gc_superseded_keeps_the_current_state_of_every_pipeline_file(project):
     assert project.flowml("gc", "--superseded").code == 0
     assert project.run_json()["by_name"]["a"]["status"] == "cached"
     assert project.run_json("dev.yaml")["by_name"]["a"]["status"] == "cached"
+
+
+def test_gc_superseded_refuses_when_the_workspace_holds_nothing_yet(project):
+    """Right after an upgrade (or a lost state.db) no entry is known to be current: dropping
+    the "superseded" ones would drop the whole cache."""
+    project.pipeline(PIPELINE)
+    assert project.run_json()["status"] == "success"
+    os.unlink(project.root / ".flowml" / "state.db")
+    res = project.flowml("gc", "--superseded")
+    assert res.code == 1 and "run the pipeline first" in res.err
+    assert project.run_json()["by_name"]["a"]["status"] == "cached"
+
+
+def test_gc_superseded_refuses_a_shared_store(project, tmp_path):
+    project.pipeline(PIPELINE)
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    assert project.run_json("--tracking-uri", shared)["status"] == "success"
+    res = project.flowml("gc", "--superseded", env={"FLOWML_TRACKING_URI": shared})
+    assert res.code == 1 and "is shared, so it is refused" in res.err

@@ -182,13 +182,12 @@ print(flowml.active_run().info.run_id)
 """
 
 
-@pytest.mark.parametrize("prefix", ["FLOWML", "MLFLOW"])
-def test_resume_through_the_environment(fl, tmp_path, prefix):
+def test_resume_through_the_environment(fl, tmp_path):
     """What a pipeline step does: its process gets the store and its run in the environment."""
     with fl.start_run(run_name="step") as run:
         fl.log_metric("before", 1.0)
     env = {k: v for k, v in os.environ.items() if k not in ENV}
-    env.update({f"{prefix}_TRACKING_URI": f"sqlite:///{tmp_path / 'flowml.db'}", f"{prefix}_RUN_ID": run.info.run_id})
+    env.update({"FLOWML_TRACKING_URI": f"sqlite:///{tmp_path / 'flowml.db'}", "FLOWML_RUN_ID": run.info.run_id})
     proc = subprocess.run([sys.executable, "-c", STEP_SCRIPT], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -199,6 +198,21 @@ def test_resume_through_the_environment(fl, tmp_path, prefix):
     assert got.data.params == {"p": "x"} and got.data.tags["t"] == "v"
     assert got.info.status == "FINISHED"  # ended when the script exited
     assert len(fl.search_runs(output_format="list")) == 1  # no other run was made
+
+
+def test_mlflow_variables_are_left_to_mlflow(fl, tmp_path):
+    """MLFLOW_RUN_ID and MLFLOW_TRACKING_URI name MLflow's runs and stores: flowml ignores them."""
+    with fl.start_run(run_name="other") as run:
+        pass
+    env = {k: v for k, v in os.environ.items() if k not in ENV}
+    env.update({"FLOWML_TRACKING_URI": f"sqlite:///{tmp_path / 'flowml.db'}", "MLFLOW_RUN_ID": run.info.run_id,
+                "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    proc = subprocess.run([sys.executable, "-c", STEP_SCRIPT], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() != run.info.run_id
+    assert fl.get_run(proc.stdout.strip()).data.metrics["from_step"] == 3.0
+    assert "from_step" not in fl.get_run(run.info.run_id).data.metrics
 
 
 def test_logging_with_no_active_run_starts_one(fl):
@@ -430,12 +444,14 @@ def test_tracking_uri(fl, tmp_path):
     assert fl.get_run(run.info.run_id).info.artifact_uri.startswith(str(tmp_path / "artifacts"))
 
 
-def test_import_flowml_loads_no_sqlalchemy():
+def test_import_flowml_loads_no_sqlalchemy(tmp_path):
     """``import flowml`` stays cheap: the store's dependencies load when the API is first used."""
     probe = "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic', 'pandas', 'psycopg'}))"
     for code, expected in ((f"import sys, flowml; {probe}", "[]"),
-                           (f"import sys, flowml; flowml.start_run; {probe}", "['sqlalchemy']")):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+                           (f"import sys, flowml; flowml.start_run; {probe}", "[]"),
+                           (f"import sys, flowml; flowml.start_run(); {probe}", "['alembic', 'sqlalchemy']")):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                              cwd=tmp_path, env={k: v for k, v in os.environ.items() if k not in ENV})
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == expected, code
 

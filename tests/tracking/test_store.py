@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -92,6 +93,16 @@ def test_experiment_with_an_artifact_location(store):
     assert store.get_experiment(exp_id).artifact_location == "s3://bucket/x"
     run = store.create_run(exp_id)
     assert run.info.artifact_uri == f"s3://bucket/x/{run.info.run_id}/artifacts"
+
+
+def test_restoring_an_experiment_leaves_runs_deleted_before_it_deleted(store, exp_id):
+    kept, gone = (store.create_run(exp_id).info.run_id for _ in range(2))
+    store.delete_run(gone)
+    time.sleep(0.01)  # the experiment's deletion comes strictly later
+    store.delete_experiment(exp_id)
+    store.restore_experiment(exp_id)
+    assert ids(store.search_runs([exp_id])[0]) == {kept}
+    assert store.get_run(gone).info.lifecycle_stage == "deleted"
 
 
 def test_duplicate_experiment_name(store):

@@ -23,13 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from flowml.errors import TrackingError
 from flowml.tracking import validation as check
 from flowml.tracking.entities import (CacheRecord, Experiment, LifecycleStage, Metric, Run, RunData, RunInfo,
-                                      RunStatus, ViewType, now_ms)
+                                      RunStatus, ViewType, now_ms, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
 from flowml.tracking.names import random_run_name
 from flowml.tracking.sql import tables as t
 from flowml.tracking.sql.database import make_engine, reporting_errors, writing
 
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
 SEARCH_MAX_RESULTS = 50_000
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 EXISTS = "RESOURCE_ALREADY_EXISTS"
@@ -152,13 +150,22 @@ class SqlStore:
         self._set_experiment_stage(experiment_id, LifecycleStage.ACTIVE)
 
     def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
+        """Delete or restore an experiment with its runs. Runs deleted on their own before the
+        experiment was deleted stay deleted on restore (as in MLflow): only runs whose deletion
+        time is the experiment's come back."""
         now = now_ms()
+        exp_id = _int_id(experiment_id)
+        r = t.runs.c
         with writing(self.engine) as conn:
-            self._experiment_row(conn, experiment_id)
-            conn.execute(update(t.experiments).where(t.experiments.c.experiment_id == _int_id(experiment_id))
+            exp = self._experiment_row(conn, experiment_id)
+            conn.execute(update(t.experiments).where(t.experiments.c.experiment_id == exp_id)
                          .values(lifecycle_stage=stage, last_update_time=now))
-            conn.execute(update(t.runs).where(t.runs.c.experiment_id == _int_id(experiment_id))
-                         .values(lifecycle_stage=stage, deleted_time=now if stage == LifecycleStage.DELETED else None))
+            if stage == LifecycleStage.DELETED:
+                conn.execute(update(t.runs).where(r.experiment_id == exp_id, r.lifecycle_stage == LifecycleStage.ACTIVE)
+                             .values(lifecycle_stage=stage, deleted_time=now))
+            else:
+                conn.execute(update(t.runs).where(r.experiment_id == exp_id, r.deleted_time >= exp.last_update_time)
+                             .values(lifecycle_stage=stage, deleted_time=None))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         check.check_key("tag", key)
@@ -177,9 +184,11 @@ class SqlStore:
 
     def create_run(self, experiment_id: str, user_id: str = "", start_time: int | None = None,
                    tags: dict[str, str] | None = None, run_name: str | None = None,
-                   params: dict[str, str] | None = None) -> Run:
+                   params: dict[str, str] | None = None, heartbeat: bool = False) -> Run:
         """A new RUNNING run. ``mlflow.runName`` and the run name agree, as in MLflow; the
-        creating process's host and pid are kept, to find it again if that process dies."""
+        creating process's host and pid are kept, to find it again if that process dies.
+        With ``heartbeat``, the creator promises to call :meth:`heartbeat` (a pipeline run
+        does), so that silence marks it dead even seen from another host."""
         tags = {check.check_key("tag", k): check.tag_value(k, v) for k, v in (tags or {}).items()}
         name = run_name or tags.get("mlflow.runName") or random_run_name()
         check.run_name(name)
@@ -197,7 +206,7 @@ class SqlStore:
                 run_id=run_id, experiment_id=exp.experiment_id, run_name=name, user_id=user_id or "",
                 status=RunStatus.RUNNING, start_time=start, end_time=None, artifact_uri=artifact_uri,
                 lifecycle_stage=LifecycleStage.ACTIVE, host=socket.gethostname(), pid=os.getpid(),
-                heartbeat_time=None))
+                heartbeat_time=start if heartbeat else None))
             conn.execute(insert(t.tags), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
             if params:
                 conn.execute(insert(t.params), [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()])

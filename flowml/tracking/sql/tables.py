@@ -71,7 +71,7 @@ tags = Table(
 
 metrics = Table(
     "metrics", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
     Column("key", String(250), nullable=False),
     Column("value", Float(precision=53)),

@@ -1,5 +1,5 @@
 """Alembic's entry point for flowml's tracking database. flowml runs migrations itself
-(:func:`flowml.tracking.sql.migrate.ensure_schema`), handing over an open connection."""
+(:func:`flowml.tracking.sql.database.ensure_schema`), handing over an open connection."""
 
 from alembic import context
 

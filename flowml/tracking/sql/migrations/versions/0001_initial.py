@@ -69,7 +69,8 @@ def upgrade() -> None:
         op.create_index(f"ix_{name}_key", name, ["key"])
     op.create_table(
         "metrics",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        # BIGINT on PostgreSQL (billions of points); SQLite's rowid alias must be INTEGER
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
         sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
         sa.Column("key", sa.String(250), nullable=False),
         sa.Column("value", sa.Float(precision=53)),
