@@ -332,6 +332,50 @@ def _print(renderable) -> None:
 
 
 @cli.command()
+@click.option("--backend-store-uri", metavar="URI", envvar="FLOWML_TRACKING_URI",
+              help="The SQL store [default: .flowml/flowml.db here; env FLOWML_TRACKING_URI].")
+@click.option("--artifacts-destination", metavar="DIR", type=click.Path(file_okay=False),
+              help="Where proxied artifacts live [default: .flowml/artifacts here].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--allowed-hosts", metavar="HOST[,HOST]", default="",
+              help="Host headers to accept [default: loopback names when bound to loopback].")
+def server(backend_store_uri, artifacts_destination, host, port, workers, allowed_hosts):
+    """Serve MLflow's tracking REST API and artifact proxy over a flowml store."""
+    _serve(backend_store_uri, artifacts_destination, host, port, workers, allowed_hosts)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
+def ui(port):
+    """Serve this project's store on 127.0.0.1 (what `flowml server` does with the defaults)."""
+    _serve(None, None, "127.0.0.1", port, 1, "")
+
+
+def _serve(store_uri, artifacts, host, port, workers, allowed_hosts) -> None:
+    import json
+
+    import uvicorn
+
+    from flowml.server.config import ServerConfig
+    from flowml.server.main import CONFIG_ENV
+    from flowml.tracking.stores import STORE_DIR, resolve_uri
+
+    config = ServerConfig(resolve_uri(store_uri), os.path.abspath(artifacts or os.path.join(STORE_DIR, "artifacts")),
+                          host, port, tuple(h.strip() for h in allowed_hosts.split(",") if h.strip()))
+    if "*" in config.host_allow_list():
+        click.echo(f"warning: bound to {host} without --allowed-hosts: any Host header is accepted", err=True)
+    os.environ[CONFIG_ENV] = json.dumps(config.to_json())
+    from flowml.server.main import app
+
+    app()  # open (and migrate) the store once here, so that workers do not race to migrate it
+    click.echo(f"flowml server on http://{host}:{port} (store {config.backend_store_uri})", err=True)
+    uvicorn.run("flowml.server.main:app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+
+
+@cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def schema(output):
     """Print the JSON Schema of pipeline.yaml (committed as schemas/pipeline.schema.json)."""

@@ -17,6 +17,16 @@ DEFAULT_EXPERIMENT_ID = "0"  # the experiment of runs that name none, as in MLfl
 DEFAULT_EXPERIMENT_NAME = "Default"
 
 
+def json_number(value: float) -> float | str:
+    """A float as MLflow's JSON writes it: NaN and the infinities as strings, which strict JSON
+    parsers (and MLflow's protobuf parser) accept, unlike the bare ``NaN`` of Python's json."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
 def now_ms() -> int:
     """Times in tracking records are integer milliseconds since the epoch, as in MLflow."""
     return int(time.time() * 1000)
@@ -58,7 +68,7 @@ class Metric:
     step: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "value": self.value, "timestamp": self.timestamp, "step": self.step}
+        return {"key": self.key, "value": json_number(self.value), "timestamp": self.timestamp, "step": self.step}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,59 @@
+"""Builds the server's FastAPI application: MLflow's routes under ``/api/2.0/mlflow`` (and
+``/ajax-api/2.0/mlflow``, as MLflow's UI calls them), the server-info route MLflow 3's client
+asks for, a Host-header allow-list against DNS rebinding, and a cap on request bodies."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from flowml.server import errors
+from flowml.server.config import ServerConfig
+from flowml.version import __version__
+
+API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+ARTIFACTS_SCHEME = "mlflow-artifacts:"  # experiments created here keep artifacts behind the proxy
+
+
+def create_app(config: ServerConfig, store=None) -> FastAPI:
+    """The application for ``config``; ``store`` (an open SQL store) mostly for tests."""
+    from flowml.server.routes.tracking import router as tracking
+    from flowml.tracking.sql.store import SqlStore
+
+    app = FastAPI(title="flowml tracking server", version=__version__, docs_url=None, redoc_url=None,
+                  description="MLflow's tracking REST API, its artifact proxy, and flowml's cache index.")
+    app.state.config = config
+    app.state.store = store or SqlStore(config.backend_store_uri, ARTIFACTS_SCHEME)
+    errors.install(app)
+    for prefix in API_PREFIXES:
+        app.include_router(tracking, prefix=prefix, tags=["tracking"])
+
+    @app.get("/api/3.0/mlflow/server-info", tags=["server"])
+    def server_info() -> dict:
+        """What MLflow 3's client asks before it uploads artifacts."""
+        return {"store_type": "SqlStore", "workspaces_enabled": False, "trace_archival_enabled": False,
+                "multipart_uploads_enabled": False, "multipart_downloads_enabled": False}
+
+    @app.get("/health", tags=["server"])
+    def health() -> dict:
+        return {"status": "OK"}
+
+    @app.get("/version", tags=["server"])
+    def version() -> str:
+        return __version__
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > config.max_body_bytes and not _is_upload(request):
+            return errors.error("INVALID_PARAMETER_VALUE",
+                                f"request body of {length} bytes is over the limit of {config.max_body_bytes}", 413)
+        return await call_next(request)
+
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=sorted(config.host_allow_list()))
+    return app
+
+
+def _is_upload(request: Request) -> bool:
+    """Artifact uploads stream to disk, so their size is not capped like JSON bodies."""
+    return request.method == "PUT" and "/mlflow-artifacts/artifacts/" in request.url.path

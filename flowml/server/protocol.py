@@ -1,0 +1,100 @@
+"""Reading MLflow requests: GET parameters come in the query string, POST ones in a JSON
+body; both are read through :class:`Params`, which answers a missing or mistyped field with
+MLflow's INVALID_PARAMETER_VALUE and a message naming it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from flowml.errors import TrackingError
+
+
+class Params:
+    """The fields of one request, from its query string (GET) or its JSON body (others)."""
+
+    def __init__(self, values: dict[str, Any], lists: dict[str, list[str]] | None = None) -> None:
+        self.values = values
+        self.lists = lists or {}
+
+    @classmethod
+    async def of(cls, request: Request) -> "Params":
+        if request.method == "GET":
+            query = request.query_params
+            return cls(dict(query), {k: query.getlist(k) for k in query.keys()})
+        raw = await request.body()
+        if not raw.strip():
+            return cls({})
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise TrackingError(f"malformed JSON body: {exc}") from None
+        if not isinstance(body, dict):
+            raise TrackingError("the request body must be a JSON object")
+        return cls(body)
+
+    def _get(self, name: str, required: bool) -> Any:
+        value = self.values.get(name)
+        if value is None and required:
+            raise TrackingError(f"missing value for required parameter '{name}'")
+        return value
+
+    def str(self, name: str, required: bool = False, *aliases: str) -> str | None:
+        value = self._get(name, False)
+        for alias in aliases:
+            value = value if value is not None else self.values.get(alias)
+        if value is None:
+            if required:
+                raise TrackingError(f"missing value for required parameter '{name}'")
+            return None
+        if not isinstance(value, str):
+            raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected a string")
+        return value
+
+    def int(self, name: str, required: bool = False, default: int | None = None) -> int | None:
+        value = self._get(name, required)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected an integer")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected an integer") from None
+        if isinstance(value, float) and not value.is_integer():
+            raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected an integer")
+        return number
+
+    def number(self, name: str, required: bool = False) -> float | None:
+        """A float; MLflow's JSON sends NaN and infinities as the strings "NaN", "Infinity"."""
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected a number") from None
+
+    def list(self, name: str) -> list:
+        """A repeated GET parameter, or a JSON array."""
+        if name in self.lists:
+            return self.lists[name]
+        value = self.values.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise TrackingError(f"invalid value for parameter '{name}': expected a list")
+        return value
+
+    def pairs(self, name: str) -> dict[str, Any]:
+        """A list of ``{"key": ..., "value": ...}`` objects as a dict (tags, params)."""
+        out: dict[str, Any] = {}
+        for item in self.list(name):
+            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+                raise TrackingError(f"invalid entry {item!r} in '{name}': expected {{\"key\": ..., \"value\": ...}}")
+            out[item["key"]] = "" if item.get("value") is None else item["value"]
+        return out
