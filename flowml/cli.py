@@ -219,20 +219,24 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON (MLflow'
 def runs_list(experiments, filter_string, order_by, max_results, deleted, page_token, as_json, tracking_uri):
     """List runs, newest first; a pipeline's step runs are shown under it."""
     from flowml.errors import TrackingError
-    from flowml.tracking.client import FlowmlClient
+    from flowml.tracking.client import FlowmlClient, all_pages
     from flowml.tracking.entities import ViewType
 
     client = FlowmlClient(tracking_uri)
+
+    def every_experiment():
+        return all_pages(lambda size, token: client.search_experiments(ViewType.ALL, size, page_token=token))
+
     ids = []
     for name in experiments:
         found = client.get_experiment_by_name(name)
         if found is None:
-            known = [e.name for e in client.search_experiments(ViewType.ALL)]
+            known = [e.name for e in every_experiment()]
             from flowml.errors import did_you_mean
 
             raise TrackingError(f"no experiment named '{name}'{did_you_mean(name, known)}", "RESOURCE_DOES_NOT_EXIST")
         ids.append(found.experiment_id)
-    ids = ids or [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
+    ids = ids or [e.experiment_id for e in every_experiment()]
     page = client.search_runs(ids, filter_string, ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY,
                               max_results, list(order_by), page_token)
     if as_json:
@@ -289,15 +293,21 @@ def experiments() -> None:
 
 @experiments.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include deleted experiments.")
+@click.option("--filter", "filter_string", default="", metavar="FILTER",
+              help="MLflow's experiment search grammar, e.g. \"name LIKE 'wine%' and tags.team = 'fraud'\".")
+@click.option("--order-by", multiple=True, metavar="KEY [ASC|DESC]",
+              help="name, experiment_id, creation_time or last_update_time (repeatable) "
+                   "[default: creation_time DESC].")
 @JSON
 @TRACKING_URI
-def experiments_list(show_all, as_json, tracking_uri):
-    """Experiments with their number of runs and last activity."""
-    from flowml.tracking.client import FlowmlClient
+def experiments_list(show_all, filter_string, order_by, as_json, tracking_uri):
+    """Experiments with their number of runs and last activity, newest first."""
+    from flowml.tracking.client import FlowmlClient, all_pages
     from flowml.tracking.entities import ViewType
 
     client = FlowmlClient(tracking_uri)
-    found = client.search_experiments(ViewType.ALL if show_all else ViewType.ACTIVE_ONLY)
+    view = ViewType.ALL if show_all else ViewType.ACTIVE_ONLY
+    found = all_pages(lambda size, token: client.search_experiments(view, size, filter_string, list(order_by), token))
     stats = client.store.experiment_stats()
     if as_json:
         _echo_json({"experiments": [{**e.to_dict(), "run_count": stats.get(e.experiment_id, (0, None))[0],
@@ -331,9 +341,12 @@ def _print(renderable) -> None:
     Console(width=None if sys.stdout.isatty() else 250).print(renderable)
 
 
-@cli.command()
-@click.option("--backend-store-uri", metavar="URI", envvar="FLOWML_TRACKING_URI",
-              help="The SQL store [default: .flowml/flowml.db here; env FLOWML_TRACKING_URI].")
+STORE_URI = click.option("--backend-store-uri", metavar="URI", envvar="FLOWML_TRACKING_URI",
+                         help="The SQL store [default: .flowml/flowml.db here; env FLOWML_TRACKING_URI].")
+
+
+@cli.group(invoke_without_command=True)
+@STORE_URI
 @click.option("--artifacts-destination", metavar="DIR", type=click.Path(file_okay=False),
               help="Where proxied artifacts live [default: .flowml/artifacts here].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
@@ -341,19 +354,64 @@ def _print(renderable) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--allowed-hosts", metavar="HOST[,HOST]", default="",
               help="Host headers to accept [default: loopback names when bound to loopback].")
-def server(backend_store_uri, artifacts_destination, host, port, workers, allowed_hosts):
+@click.option("--auth", is_flag=True, help="Require bearer tokens (make them with: flowml server tokens create).")
+@click.pass_context
+def server(ctx, backend_store_uri, artifacts_destination, host, port, workers, allowed_hosts, auth):
     """Serve MLflow's tracking REST API and artifact proxy over a flowml store."""
-    _serve(backend_store_uri, artifacts_destination, host, port, workers, allowed_hosts)
+    if ctx.invoked_subcommand is None:
+        _serve(backend_store_uri, artifacts_destination, host, port, workers, allowed_hosts, auth)
+
+
+@server.group()
+def tokens() -> None:
+    """Bearer tokens for a server started with --auth."""
+
+
+@tokens.command("create")
+@click.option("--role", type=click.Choice(["read", "write", "admin"]), required=True)
+@click.option("--name", default="", help="What the token is for (shown by tokens list).")
+@STORE_URI
+def tokens_create(role, name, backend_store_uri):
+    """Make a token and print it (once: only its hash is kept)."""
+    token, text = _token_store(backend_store_uri).create_token(name, role)
+    click.echo(f"created token {token.token_id} ({role}); give it to clients as FLOWML_TRACKING_TOKEN:", err=True)
+    click.echo(text)
+
+
+@tokens.command("list")
+@STORE_URI
+def tokens_list(backend_store_uri):
+    """Tokens with their role; secrets are never shown again."""
+    for token in _token_store(backend_store_uri).list_tokens():
+        state = "revoked" if token.revoked_at else "active"
+        click.echo(f"{token.token_id}  {token.role:<5}  {state:<7}  {token.name}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+@STORE_URI
+def tokens_revoke(token_id, backend_store_uri):
+    """Revoke a token: requests with it are refused from now on."""
+    _token_store(backend_store_uri).revoke_token(token_id)
+    click.echo(f"revoked {token_id}")
+
+
+def _token_store(uri):
+    from flowml.tracking.stores import artifact_root_for, resolve_uri
+    from flowml.tracking.sql.store import SqlStore
+
+    uri = resolve_uri(uri)
+    return SqlStore(uri, artifact_root_for(uri))
 
 
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
 def ui(port):
     """Serve this project's store on 127.0.0.1 (what `flowml server` does with the defaults)."""
-    _serve(None, None, "127.0.0.1", port, 1, "")
+    _serve(None, None, "127.0.0.1", port, 1, "", False)
 
 
-def _serve(store_uri, artifacts, host, port, workers, allowed_hosts) -> None:
+def _serve(store_uri, artifacts, host, port, workers, allowed_hosts, auth) -> None:
     import json
 
     import uvicorn
@@ -363,7 +421,7 @@ def _serve(store_uri, artifacts, host, port, workers, allowed_hosts) -> None:
     from flowml.tracking.stores import STORE_DIR, resolve_uri
 
     config = ServerConfig(resolve_uri(store_uri), os.path.abspath(artifacts or os.path.join(STORE_DIR, "artifacts")),
-                          host, port, tuple(h.strip() for h in allowed_hosts.split(",") if h.strip()))
+                          host, port, tuple(h.strip() for h in allowed_hosts.split(",") if h.strip()), auth=auth)
     if "*" in config.host_allow_list():
         click.echo(f"warning: bound to {host} without --allowed-hosts: any Host header is accepted", err=True)
     os.environ[CONFIG_ENV] = json.dumps(config.to_json())
@@ -377,11 +435,17 @@ def _serve(store_uri, artifacts, host, port, workers, allowed_hosts) -> None:
 
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def schema(output):
+@click.option("--openapi", is_flag=True, help="The server's OpenAPI document instead (schemas/openapi.json).")
+def schema(output, openapi):
     """Print the JSON Schema of pipeline.yaml (committed as schemas/pipeline.schema.json)."""
-    from flowml.spec.schema import pipeline_schema_text
+    if openapi:
+        from flowml.server.app import openapi_text
 
-    text = pipeline_schema_text()
+        text = openapi_text()
+    else:
+        from flowml.spec.schema import pipeline_schema_text
+
+        text = pipeline_schema_text()
     if output:
         _write(output, text, "--output")
     else:

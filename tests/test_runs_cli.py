@@ -101,6 +101,35 @@ def test_experiments_list_counts_runs(logged):
     assert "wine" in project.flowml("experiments", "list").out
 
 
+def test_experiments_list_filters_and_orders(logged):
+    project, _ = logged
+    project.write("more.py", """\
+        import flowml
+        client = flowml.FlowmlClient()
+        for name in ("water", "Whisky", "beer"):
+            client.create_experiment(name, tags={"team": "fraud" if name == "water" else "nlp"})
+        """)
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "more.py"], cwd=project.root, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    res = project.flowml("experiments", "list", "--filter", "name LIKE 'w%'", "--json")
+    assert res.code == 0, res.err
+    assert sorted(e["name"] for e in res.json["experiments"]) == ["water", "wine"]  # LIKE is case-sensitive
+    res = project.flowml("experiments", "list", "--filter", "name ILIKE 'w%'", "--order-by", "name DESC", "--json")
+    assert [e["name"] for e in res.json["experiments"]] == ["wine", "water", "Whisky"]
+    assert res.json["experiments"][0]["run_count"] == 3
+    res = project.flowml("experiments", "list", "--filter", "tags.team = 'fraud'", "--order-by", "experiment_id")
+    assert res.code == 0, res.err
+    assert "water" in res.out and "wine" not in res.out and "beer" not in res.out
+    bad = project.flowml("experiments", "list", "--filter", "metrics.rmse < 1")
+    assert bad.code == 2 and "position 0" in bad.err and "unknown prefix 'metrics'" in bad.err
+    assert "Traceback" not in bad.err
+    bad = project.flowml("experiments", "list", "--order-by", "tags.team")
+    assert bad.code == 2 and "cannot be ordered on" in bad.err
+
+
 def test_pipeline_runs_show_as_a_tree_with_cache_hits(project):
     project.pipeline("""\
         name: p

@@ -64,3 +64,16 @@ def test_schema_rejects_what_the_loader_rejects(validator, patch):
     data = yaml.safe_load(QUICKSTART.read_text(encoding="utf-8"))
     patch(data)
     assert list(validator.iter_errors(data)), "the schema accepted a pipeline flowml rejects"
+
+
+def test_committed_openapi_document_does_not_drift(project):
+    """Regenerate with: flowml schema --openapi -o schemas/openapi.json"""
+    res = project.flowml("schema", "--openapi")
+    assert res.code == 0, res.err
+    committed = REPO / "schemas" / "openapi.json"
+    assert res.out == committed.read_text(encoding="utf-8"), (
+        "schemas/openapi.json drifted from the server's routes: run flowml schema --openapi -o schemas/openapi.json")
+    paths = json.loads(res.out)["paths"]
+    for route in ("/api/2.0/mlflow/runs/log-batch", "/api/2.0/mlflow/experiments/search",
+                  "/api/2.0/mlflow/logged-models/{model_id}", "/api/3.0/mlflow/server-info"):
+        assert route in paths

@@ -17,6 +17,9 @@ ARTIFACTS_SCHEME = "mlflow-artifacts:"  # experiments created here keep artifact
 
 def create_app(config: ServerConfig, store=None) -> FastAPI:
     """The application for ``config``; ``store`` (an open SQL store) mostly for tests."""
+    from flowml.server.routes.logged_models import router as logged_models
+    from flowml.server.routes.artifacts import router as artifacts, runs_router as run_artifacts
+    from flowml.server.routes.flowml import router as flowml_routes
     from flowml.server.routes.tracking import router as tracking
     from flowml.tracking.sql.store import SqlStore
 
@@ -25,8 +28,12 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
     app.state.config = config
     app.state.store = store or SqlStore(config.backend_store_uri, ARTIFACTS_SCHEME)
     errors.install(app)
+    app.include_router(flowml_routes, prefix="/api/2.0/flowml", tags=["flowml"])
     for prefix in API_PREFIXES:
         app.include_router(tracking, prefix=prefix, tags=["tracking"])
+        app.include_router(run_artifacts, prefix=prefix, tags=["artifacts"])
+        app.include_router(artifacts, prefix=prefix + "-artifacts", tags=["artifacts"])  # the proxy
+        app.include_router(logged_models, prefix=prefix, tags=["logged models"])
 
     @app.get("/api/3.0/mlflow/server-info", tags=["server"])
     def server_info() -> dict:
@@ -50,10 +57,25 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
                                 f"request body of {length} bytes is over the limit of {config.max_body_bytes}", 413)
         return await call_next(request)
 
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=sorted(config.host_allow_list()))
+    if config.auth:
+        from flowml.server.auth import check
+
+        app.middleware("http")(check)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=sorted(config.host_allow_list()))  # runs first
     return app
 
 
 def _is_upload(request: Request) -> bool:
     """Artifact uploads stream to disk, so their size is not capped like JSON bodies."""
     return request.method == "PUT" and "/mlflow-artifacts/artifacts/" in request.url.path
+
+
+def openapi_text() -> str:
+    """The server's OpenAPI document as committed in ``schemas/openapi.json`` (a test checks
+    that it does not drift from the routes)."""
+    import json
+
+    from flowml.tracking.sql.store import SqlStore
+
+    app = create_app(ServerConfig("sqlite://", "/nonexistent"), store=SqlStore("sqlite://", ARTIFACTS_SCHEME))
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"

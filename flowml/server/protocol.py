@@ -21,19 +21,21 @@ class Params:
 
     @classmethod
     async def of(cls, request: Request) -> "Params":
-        if request.method == "GET":
+        """The request's fields; those in the path (``/logged-models/{model_id}``) win."""
+        path = dict(request.path_params)
+        if request.method in ("GET", "DELETE") and not request.headers.get("content-length", "0").strip("0"):
             query = request.query_params
-            return cls(dict(query), {k: query.getlist(k) for k in query.keys()})
+            return cls({**dict(query), **path}, {k: query.getlist(k) for k in query.keys()})
         raw = await request.body()
         if not raw.strip():
-            return cls({})
+            return cls(path)
         try:
             body = json.loads(raw)
         except ValueError as exc:
             raise TrackingError(f"malformed JSON body: {exc}") from None
         if not isinstance(body, dict):
             raise TrackingError("the request body must be a JSON object")
-        return cls(body)
+        return cls({**body, **path})
 
     def _get(self, name: str, required: bool) -> Any:
         value = self.values.get(name)

@@ -12,11 +12,12 @@ import json
 import os
 import sys
 import tempfile
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from flowml.artifacts import repository
 from flowml.errors import TrackingError
 from flowml.tracking.entities import Experiment, Metric, Param, Run, RunInfo, RunStatus, RunTag, ViewType, now_ms
+from flowml.tracking.search import SEARCH_MAX_RESULTS
 from flowml.tracking.stores import get_store, resolve_uri
 
 
@@ -26,6 +27,21 @@ class PagedList(list):
     def __init__(self, items: Iterable, token: str | None) -> None:
         super().__init__(items)
         self.token = token
+
+
+def all_pages(search: Callable[[int, str | None], PagedList], max_results: int | None = None) -> list:
+    """Everything a paged search finds, page after page, up to ``max_results`` (None: all), as
+    MLflow's fluent searches collect it; ``search(max_results, page_token)`` fetches one page."""
+    found: list = []
+    token = None
+    while max_results is None or len(found) < max_results:
+        size = SEARCH_MAX_RESULTS if max_results is None else min(SEARCH_MAX_RESULTS, max_results - len(found))
+        page = search(size, token)
+        found.extend(page)
+        token = page.token
+        if token is None:
+            break
+    return found
 
 
 def current_user() -> str:
@@ -58,8 +74,12 @@ class FlowmlClient:
         return self.store.get_experiment_by_name(name)
 
     def search_experiments(self, view_type: str = ViewType.ACTIVE_ONLY, max_results: int = 1000,
-                           name_like: str | None = None) -> list[Experiment]:
-        return self.store.search_experiments(view_type, max_results, name_like)
+                           filter_string: str | None = None, order_by: Sequence[str] | None = None,
+                           page_token: str | None = None) -> PagedList:
+        """One page of experiments matching ``filter_string`` (MLflow's grammar: ``name``,
+        ``creation_time``, ``last_update_time``, ``tags.<key>``), by default newest first."""
+        found, token = self.store.search_experiments(view_type, max_results, filter_string, order_by, page_token)
+        return PagedList(found, token)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         self.store.rename_experiment(experiment_id, new_name)

@@ -161,3 +161,51 @@ class CacheRecord:
     metrics: str | None
     duration_s: float | None
     run_id: str | None
+
+
+class LoggedModelStatus:
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+    # MLflow's protobuf enum names, as they travel in JSON
+    WIRE = {PENDING: "LOGGED_MODEL_PENDING", READY: "LOGGED_MODEL_READY", FAILED: "LOGGED_MODEL_UPLOAD_FAILED"}
+
+    @classmethod
+    def parse(cls, value: object) -> str | None:
+        """A status given as ``READY``, ``LOGGED_MODEL_READY`` or the enum's number; None if unknown."""
+        numbers = {1: cls.PENDING, 2: cls.READY, 3: cls.FAILED}
+        if isinstance(value, int) and not isinstance(value, bool):
+            return numbers.get(value)
+        by_wire = {wire: status for status, wire in cls.WIRE.items()}
+        return by_wire.get(value) or (value if value in cls.WIRE else None)
+
+
+@dataclass(slots=True)
+class LoggedModel:
+    """MLflow 3's logged model: files under ``artifact_location`` and their metadata."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: str
+    status_message: str | None = None
+    model_type: str | None = None
+    source_run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        info = {"model_id": self.model_id, "experiment_id": self.experiment_id, "name": self.name,
+                "artifact_uri": self.artifact_location, "creation_timestamp_ms": self.creation_timestamp,
+                "last_updated_timestamp_ms": self.last_updated_timestamp,
+                "status": LoggedModelStatus.WIRE[self.status],
+                "tags": [{"key": k, "value": v} for k, v in self.tags.items()]}
+        for key, value in (("status_message", self.status_message), ("model_type", self.model_type),
+                           ("source_run_id", self.source_run_id)):
+            if value:
+                info[key] = value
+        return {"info": info, "data": {"params": [{"key": k, "value": v} for k, v in self.params.items()],
+                                       "metrics": []}}

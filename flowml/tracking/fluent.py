@@ -18,7 +18,7 @@ import threading
 from typing import Any, Iterable, Sequence
 
 from flowml.errors import TrackingError
-from flowml.tracking.client import FlowmlClient, current_user
+from flowml.tracking.client import FlowmlClient, all_pages, current_user
 from flowml.tracking.entities import DEFAULT_EXPERIMENT_ID, Experiment, Metric, Run, RunStatus, ViewType, now_ms
 
 _state = threading.local()
@@ -262,8 +262,12 @@ def get_metric_history(run_id: str, key: str) -> list[Metric]:
 
 
 def search_experiments(view_type: str = ViewType.ACTIVE_ONLY, max_results: int | None = None,
-                       name_like: str | None = None) -> list[Experiment]:
-    return _client().search_experiments(view_type, max_results or 100_000, name_like)
+                       filter_string: str | None = None, order_by: Sequence[str] | None = None) -> list[Experiment]:
+    """Experiments matching ``filter_string``, by default newest first: every page, up to
+    ``max_results`` (None: all of them), as MLflow's ``search_experiments``."""
+    client = _client()
+    return all_pages(lambda size, token: client.search_experiments(view_type, size, filter_string, order_by, token),
+                     max_results)
 
 
 def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str = "",
@@ -282,17 +286,10 @@ def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str 
         if experiment is not None:
             ids.append(experiment.experiment_id)
     if not ids and not experiment_names:
-        ids = ([e.experiment_id for e in client.search_experiments(ViewType.ALL, 100_000)]
-               if search_all_experiments else [_default_experiment_id()])
-    runs: list[Run] = []
-    token = None
-    while len(runs) < max_results:
-        page = client.search_runs(ids, filter_string, run_view_type, min(50_000, max_results - len(runs)),
-                                  order_by, token)
-        runs.extend(page)
-        token = page.token
-        if token is None:
-            break
+        ids = ([e.experiment_id for e in search_experiments(ViewType.ALL)] if search_all_experiments
+               else [_default_experiment_id()])
+    runs: list[Run] = all_pages(lambda size, token: client.search_runs(ids, filter_string, run_view_type, size,
+                                                                        order_by, token), max_results)
     if output_format == "list":
         return runs
     from flowml.tracking.frames import runs_frame

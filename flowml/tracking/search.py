@@ -1,4 +1,5 @@
-"""The filter, order_by and page_token grammar of MLflow's ``search_runs``, parsed into plain records.
+"""The filter, order_by and page_token grammar of MLflow's ``search_runs`` and
+``search_experiments``, parsed into plain records.
 
 Pure Python on purpose: the REST server validates a request with it before touching the
 database, and ``flowml.tracking.sql.query`` turns the records into SQL. A hand-written
@@ -7,12 +8,19 @@ its 0-based position, e.g. ``invalid filter "metrics.rmse < abc" at position 15:
 a number for metrics.rmse, got 'abc'``.
 
 A filter is clauses joined by ``AND`` (``OR`` and parentheses are not MLflow syntax).
-A clause is ``<entity>.<key> <op> <value>``, or ``<attribute> <op> <value>``:
+A clause is ``<entity>.<key> <op> <value>``, or ``<attribute> <op> <value>``. What the
+entities, attributes and operators are is a :class:`Grammar`; :data:`RUNS` (the default) is
+``search_runs``'s:
 
 - metrics: ``= != > >= < <=`` against a number;
 - params and tags: ``= != LIKE ILIKE`` against a quoted string, or ``IS [NOT] NULL``;
 - attributes: ``start_time``/``end_time`` as metrics, the others as params (no ``IS NULL``),
   and ``run_id [NOT] IN ('a', 'b')``.
+
+:data:`EXPERIMENTS` is ``search_experiments``'s (MLflow's ``SearchExperimentsUtils``): tags
+with ``= != LIKE ILIKE``; attributes ``name`` (as a string) and ``creation_time``,
+``last_update_time`` (as numbers); ``order_by`` on ``name``, ``experiment_id``,
+``creation_time`` and ``last_update_time`` only.
 
 Keys are quoted with backticks or double quotes when they are not dotted words; strings with
 single or double quotes, a doubled quote standing for itself. In LIKE patterns ``%`` is any
@@ -25,32 +33,77 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flowml.errors import TrackingError
 
-# Entity prefixes as MLflow spells them (case-sensitive there too).
-_PREFIXES = {
-    "metric": "metric", "metrics": "metric",
-    "param": "param", "params": "param", "parameter": "param", "parameters": "param",
-    "tag": "tag", "tags": "tag",
-    "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
-}
-_NUMERIC_ATTRIBUTES = ("start_time", "end_time")
-_STRING_ATTRIBUTES = ("run_id", "run_name", "status", "user_id", "artifact_uri")
-_ATTRIBUTES = _NUMERIC_ATTRIBUTES + _STRING_ATTRIBUTES
-# MLflow's aliases, from the column titles of its UI.
-_ATTRIBUTE_ALIASES = {"created": "start_time", "Created": "start_time",
-                      "run name": "run_name", "Run name": "run_name", "Run Name": "run_name"}
+# The most results one page of a search may hold (MLflow's SEARCH_MAX_RESULTS_THRESHOLD).
+SEARCH_MAX_RESULTS = 50_000
 
 _NUMERIC_OPS = ("=", "!=", ">", ">=", "<", "<=")
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
-_OPS = {
-    "metric": _NUMERIC_OPS,
-    "param": _STRING_OPS + ("IS NULL", "IS NOT NULL"),
-    "tag": _STRING_OPS + ("IS NULL", "IS NOT NULL"),
-}
+_NULL_OPS = ("IS NULL", "IS NOT NULL")
+_LIST_OPS = ("IN", "NOT IN")
 _KIND_NAMES = {"metric": "a metric", "param": "a param", "tag": "a tag", "attribute": "an attribute"}
+# How errors spell each kind's prefix.
+_SHOWN_PREFIXES = {"metric": "metrics.", "param": "params.", "tag": "tags.", "attribute": "attributes."}
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """What one search accepts: entity prefixes (spelling -> kind, case-sensitive as in
+    MLflow), the operators of each keyed kind, the attributes a filter may name (numeric ones
+    compare with numbers, string ones with quoted strings), MLflow's aliases of attributes,
+    the attributes that take ``[NOT] IN`` lists, and what ``order_by`` may name."""
+
+    prefixes: dict[str, str]
+    ops: dict[str, tuple[str, ...]]
+    numeric_attributes: tuple[str, ...]
+    string_attributes: tuple[str, ...]
+    order_attributes: tuple[str, ...]
+    order_kinds: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    list_attributes: tuple[str, ...] = ()
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return self.numeric_attributes + self.string_attributes
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The keyed kinds (all but ``attribute``), in the order errors list them."""
+        return tuple(self.ops)
+
+
+# search_runs: entity prefixes as MLflow spells them (case-sensitive there too), and its
+# aliases, from the column titles of its UI.
+RUNS = Grammar(
+    prefixes={
+        "metric": "metric", "metrics": "metric",
+        "param": "param", "params": "param", "parameter": "param", "parameters": "param",
+        "tag": "tag", "tags": "tag",
+        "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
+    },
+    ops={"metric": _NUMERIC_OPS, "param": _STRING_OPS + _NULL_OPS, "tag": _STRING_OPS + _NULL_OPS},
+    numeric_attributes=("start_time", "end_time"),
+    string_attributes=("run_id", "run_name", "status", "user_id", "artifact_uri"),
+    order_attributes=("start_time", "end_time", "run_id", "run_name", "status", "user_id", "artifact_uri"),
+    order_kinds=("metric", "param", "tag"),
+    aliases={"created": "start_time", "Created": "start_time",
+             "run name": "run_name", "Run name": "run_name", "Run Name": "run_name"},
+    list_attributes=("run_id",),
+)
+
+# search_experiments, as MLflow's SearchExperimentsUtils and SQL store take it: tags without
+# IS NULL, no metrics or params, no IN, order_by on attributes only. Its code takes the
+# prefixes attribute., tag. and tags.; its documentation spells attributes., so that one too.
+EXPERIMENTS = Grammar(
+    prefixes={"tag": "tag", "tags": "tag", "attribute": "attribute", "attributes": "attribute"},
+    ops={"tag": _STRING_OPS},
+    numeric_attributes=("creation_time", "last_update_time"),
+    string_attributes=("name",),
+    order_attributes=("name", "experiment_id", "creation_time", "last_update_time"),
+)
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _UNQUOTED_KEY = re.compile(r"\w+(?:\.\w+)*")
@@ -86,13 +139,13 @@ class Order:
     ascending: bool = True
 
 
-def parse_filter(text: str) -> list[Clause]:
-    """Parse a ``search_runs`` filter; blank means no filter (``[]``)."""
+def parse_filter(text: str, grammar: Grammar = RUNS) -> list[Clause]:
+    """Parse a filter of ``grammar`` (default ``search_runs``'s); blank means no filter (``[]``)."""
     scan = _Scanner(text, "filter")
     scan.skip_space()
     if scan.at_end():
         return []
-    clauses = [_clause(scan)]
+    clauses = [_clause(scan, grammar)]
     while True:
         scan.skip_space()
         if scan.at_end():
@@ -103,22 +156,26 @@ def parse_filter(text: str) -> list[Clause]:
             scan.skip_space()
             if scan.at_end():
                 raise scan.error(scan.pos, "expected a clause after AND, got the end of the filter")
-            clauses.append(_clause(scan))
+            clauses.append(_clause(scan, grammar))
         elif word is not None and word.upper() == "OR":
             raise scan.error(start, "OR is not supported, only AND")
         else:
             raise scan.error(start, f"expected AND or the end of the filter, got {scan.token_at(start)!r}")
 
 
-def parse_order_by(items: list[str]) -> list[Order]:
-    """Parse ``order_by`` items, each ``<entity>.<key> [ASC|DESC]`` or an attribute; a key may
-    appear once (MLflow refuses duplicates too)."""
+def parse_order_by(items: list[str], grammar: Grammar = RUNS) -> list[Order]:
+    """Parse ``order_by`` items of ``grammar`` (default ``search_runs``'s), each
+    ``<entity>.<key> [ASC|DESC]`` or an attribute; a key may appear once (MLflow refuses
+    duplicates too)."""
     orders: list[Order] = []
     for item in items:
         scan = _Scanner(item, "order_by")
         scan.skip_space()
         start = scan.pos
-        kind, key, shown = _identifier(scan)
+        kind, key, shown = _identifier(scan, grammar, grammar.order_attributes)
+        if kind != "attribute" and kind not in grammar.order_kinds:
+            raise scan.error(start, f"{shown} ({_KIND_NAMES[kind]}) cannot be ordered on; use one of "
+                                    f"{', '.join(grammar.order_attributes)}")
         scan.skip_space()
         ascending = True
         if not scan.at_end():
@@ -209,18 +266,20 @@ class _Scanner:
         return TrackingError(f'invalid {self.what} "{self.text}" at position {pos}: {message}')
 
 
-def _identifier(scan: _Scanner) -> tuple[str, str, str]:
-    """Consume ``<entity>.<key>`` or a bare attribute name; return (kind, key, text as written)."""
+def _identifier(scan: _Scanner, grammar: Grammar, attributes: tuple[str, ...]) -> tuple[str, str, str]:
+    """Consume ``<entity>.<key>`` or a bare attribute name, one of ``attributes``; return
+    (kind, key, text as written)."""
     start = scan.pos
+    example = _SHOWN_PREFIXES[grammar.kinds[0]]
     name = scan.match(_WORD)
     if name is None:
-        raise scan.error(start, f"expected a name such as metrics.<key> or an attribute, "
+        raise scan.error(start, f"expected a name such as {example}<key> or an attribute, "
                                 f"got {scan.describe(start)}")
     if scan.peek() == ".":
-        kind = _PREFIXES.get(name)
+        kind = grammar.prefixes.get(name)
         if kind is None:
-            raise scan.error(start, f"unknown prefix {name!r}; expected one of metrics., params., "
-                                    f"tags., attributes.")
+            shown_prefixes = ", ".join(_SHOWN_PREFIXES[k] for k in grammar.kinds + ("attribute",))
+            raise scan.error(start, f"unknown prefix {name!r}; expected one of {shown_prefixes}")
         scan.pos += 1
         key_at = scan.pos
         if scan.peek() and scan.peek() in _KEY_QUOTES:
@@ -234,12 +293,12 @@ def _identifier(scan: _Scanner) -> tuple[str, str, str]:
         kind, key, key_at = "attribute", name, start
     if scan.peek() and not scan.peek().isspace() and scan.peek() not in "<>=!":
         raise scan.error(scan.pos, f"unexpected {scan.peek()!r} after {scan.text[start:scan.pos]}; quote a "
-                                   f"key that has special characters with backticks, e.g. metrics.`my-key`")
+                                   f"key that has special characters with backticks, e.g. {example}`my-key`")
     if kind == "attribute":
-        key = _ATTRIBUTE_ALIASES.get(key, key)
-        if key not in _ATTRIBUTES:
+        key = grammar.aliases.get(key, key)
+        if key not in attributes:
             raise scan.error(key_at, f"unknown attribute {key!r}; valid attributes are "
-                                     f"{', '.join(_ATTRIBUTES)}")
+                                     f"{', '.join(attributes)}")
     return kind, key, scan.text[start:scan.pos]
 
 
@@ -273,16 +332,16 @@ def _expect_word(scan: _Scanner, words: tuple[str, ...], where: str) -> str:
     return word
 
 
-def _clause(scan: _Scanner) -> Clause:
-    kind, key, shown = _identifier(scan)
+def _clause(scan: _Scanner, grammar: Grammar) -> Clause:
+    kind, key, shown = _identifier(scan, grammar, grammar.attributes)
     scan.skip_space()
     op_at = scan.pos
     op = _operator(scan, shown)
-    numeric = kind == "metric" or (kind == "attribute" and key in _NUMERIC_ATTRIBUTES)
+    numeric = kind == "metric" or (kind == "attribute" and key in grammar.numeric_attributes)
     if kind == "attribute":
-        allowed = _NUMERIC_OPS if numeric else _STRING_OPS + (("IN", "NOT IN") if key == "run_id" else ())
+        allowed = _NUMERIC_OPS if numeric else _STRING_OPS + (_LIST_OPS if key in grammar.list_attributes else ())
     else:
-        allowed = _OPS[kind]
+        allowed = grammar.ops[kind]
     if op not in allowed:
         raise scan.error(op_at, f"{op} is not an operator for {shown} ({_KIND_NAMES[kind]}); "
                                 f"use one of {', '.join(allowed)}")

@@ -5,6 +5,9 @@ The URI comes from, in order: the caller (``set_tracking_uri``, ``--tracking-uri
 the project being the pipeline's folder, or for a script the nearest folder up from the
 working folder that has a ``.flowml/`` (or the working folder itself).
 
+``http(s)://host:port`` is a flowml (or MLflow) tracking server, spoken to through
+:class:`flowml.tracking.rest.RestStore`; the server decides where artifacts go.
+
 ``MLFLOW_TRACKING_URI`` is deliberately not read: it names an MLflow store, whose schema
 flowml cannot use, and users of both tools keep it set for MLflow.
 """
@@ -43,7 +46,13 @@ def resolve_uri(uri: str | None = None, root: str | None = None) -> str:
     uri = uri or os.environ.get("FLOWML_TRACKING_URI") or default_uri(root)
     if uri.startswith(("postgresql://", "postgres://")):
         uri = "postgresql+psycopg://" + uri.split("://", 1)[1]
+    elif _is_server(uri):
+        uri = uri.rstrip("/")
     return uri
+
+
+def _is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
 
 
 def artifact_root_for(uri: str, root: str | None = None) -> str:
@@ -58,7 +67,8 @@ def get_store(uri: str | None = None, root: str | None = None):
     """The store for ``uri`` (see :func:`resolve_uri`) of the project at ``root``, opened once
     per process, URI and artifact root."""
     uri = resolve_uri(uri, root)
-    root = artifact_root_for(uri, root)
+    # A server decides where artifacts go: one store (one metric buffer) per server URL.
+    root = "" if _is_server(uri) else artifact_root_for(uri, root)
     with _lock:
         store = _stores.get((uri, root))
         if store is None:
@@ -73,6 +83,8 @@ def _open(uri: str, artifact_root: str):
 
         return SqlStore(uri, artifact_root)
     if scheme in ("http", "https"):
-        raise TrackingError(f"tracking URI {uri}: a flowml tracking server is not supported by this version yet")
+        from flowml.tracking.rest import RestStore
+
+        return RestStore(uri)
     raise TrackingError(f"unsupported tracking URI '{uri}': use sqlite:///path/to/flowml.db or "
                         "postgresql://user@host/db")

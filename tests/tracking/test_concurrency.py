@@ -152,7 +152,8 @@ def test_processes_creating_the_same_experiments_agree(fresh_uri, tmp_path):
 
     store = SqlStore(fresh_uri, str(tmp_path / "artifacts"))
     try:
-        made = {e.name: e.experiment_id for e in store.search_experiments()}
+        found, _ = store.search_experiments()
+        made = {e.name: e.experiment_id for e in found}
         assert made == {"Default": "0", **results[0]}
         assert len(set(made.values())) == len(names) + 1
     finally:

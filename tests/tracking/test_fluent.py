@@ -269,7 +269,46 @@ def test_set_experiment(fl):
         fl.set_experiment("wine")
     assert info.value.error_code == "INVALID_STATE"
     assert [e.name for e in fl.search_experiments()] == ["Default"]
-    assert [e.name for e in fl.search_experiments(view_type="ALL")] == ["Default", "wine"]
+    assert [e.name for e in fl.search_experiments(view_type="ALL", order_by=["experiment_id"])] == ["Default", "wine"]
+
+
+def test_search_experiments_takes_mlflows_arguments_and_reads_every_page(fl, monkeypatch):
+    from flowml.tracking import client as client_module
+
+    client = fl.FlowmlClient()
+    ids = {name: client.create_experiment(name, tags={"kind": "brew" if name == "beer" else "drink"})
+           for name in ("wine", "water", "Whisky", "beer")}
+    assert [e.name for e in fl.search_experiments(filter_string="name LIKE 'w%'", order_by=["name"])] == [
+        "water", "wine"]
+    assert [e.name for e in fl.search_experiments(filter_string="name ILIKE 'w%'", order_by=["name DESC"])] == [
+        "wine", "water", "Whisky"]
+    assert [e.name for e in fl.search_experiments(filter_string="tags.kind = 'brew'")] == ["beer"]
+    client.delete_experiment(ids["water"])
+    # positional, as mlflow.search_experiments(view_type, max_results, filter_string, order_by)
+    assert [e.name for e in fl.search_experiments("DELETED_ONLY", None, "tags.kind = 'drink'", None)] == ["water"]
+    assert [e.name for e in fl.search_experiments("ALL", 2, "tags.kind = 'drink'", ["experiment_id DESC"])] == [
+        "Whisky", "water"]
+
+    # pages of at most SEARCH_MAX_RESULTS, read one after another up to max_results
+    pages = []
+    real = client_module.FlowmlClient.search_experiments
+
+    def counting(self, *args, **kw):
+        page = real(self, *args, **kw)
+        pages.append(len(page))
+        return page
+
+    monkeypatch.setattr(client_module, "SEARCH_MAX_RESULTS", 2)
+    monkeypatch.setattr(client_module.FlowmlClient, "search_experiments", counting)
+    everything = fl.search_experiments(view_type="ALL", order_by=["experiment_id"])
+    assert [e.name for e in everything] == ["Default", "wine", "water", "Whisky", "beer"] and pages == [2, 2, 1]
+    pages.clear()
+    assert [e.name for e in fl.search_experiments(max_results=3, order_by=["experiment_id"])] == [
+        "Default", "wine", "Whisky"]
+    assert pages == [2, 1]
+    with pytest.raises(TrackingError, match="invalid filter") as info:
+        fl.search_experiments(filter_string="metrics.a > 1")
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
 def test_experiment_from_the_environment(fl, monkeypatch):

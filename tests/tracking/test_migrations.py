@@ -17,7 +17,8 @@ from flowml.tracking.sql import database, tables
 
 MIGRATIONS = os.path.join(os.path.dirname(database.__file__), "migrations")
 TRACKING_TABLES = {"experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics",
-                   "cache_entries", "alembic_version"}
+                   "cache_entries", "logged_models", "logged_model_tags", "logged_model_params", "access_tokens",
+                   "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from flowml.errors import TrackingError
-from flowml.tracking.search import (Clause, Order, decode_page_token, encode_page_token, parse_filter,
-                                    parse_order_by)
+from flowml.tracking.search import (EXPERIMENTS, RUNS, Clause, Order, decode_page_token, encode_page_token,
+                                    parse_filter, parse_order_by)
 
 
 @pytest.mark.parametrize("text, clause", [
@@ -244,4 +244,122 @@ def test_bad_page_token(token):
     with pytest.raises(TrackingError) as caught:
         decode_page_token(token)
     assert str(caught.value) == f"invalid page_token {token!r}"
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+# search_experiments (search.EXPERIMENTS) ----------------------------------------------
+
+@pytest.mark.parametrize("text, clause", [
+    # name: the string operators, bare or with either attribute prefix
+    ("name = 'wine'", Clause("attribute", "name", "=", "wine")),
+    ("attributes.name != \"wine\"", Clause("attribute", "name", "!=", "wine")),
+    ("attribute.name LIKE 'w%'", Clause("attribute", "name", "LIKE", "w%")),
+    ("name ilike 'W_NE'", Clause("attribute", "name", "ILIKE", "W_NE")),
+    # times: the numeric operators
+    ("creation_time = 1", Clause("attribute", "creation_time", "=", 1.0)),
+    ("creation_time != 1", Clause("attribute", "creation_time", "!=", 1.0)),
+    ("creation_time > 1664067852747", Clause("attribute", "creation_time", ">", 1664067852747.0)),
+    ("attributes.last_update_time >= 2.5e3", Clause("attribute", "last_update_time", ">=", 2500.0)),
+    ("last_update_time<-1", Clause("attribute", "last_update_time", "<", -1.0)),
+    ("attribute.last_update_time <= .5", Clause("attribute", "last_update_time", "<=", 0.5)),
+    # tags: the string operators, both prefixes, quoted keys
+    ("tags.team = 'fraud'", Clause("tag", "team", "=", "fraud")),
+    ("tag.team != ''", Clause("tag", "team", "!=", "")),
+    ("tags.team LIKE 'f%'", Clause("tag", "team", "LIKE", "f%")),
+    ("tags.team ILIKE 'F%'", Clause("tag", "team", "ILIKE", "F%")),
+    ("tags.`mlflow.note.content` = 'x'", Clause("tag", "mlflow.note.content", "=", "x")),
+    ('tags."my key" = \'v\'', Clause("tag", "my key", "=", "v")),
+    ("tags.name = 'x'", Clause("tag", "name", "=", "x")),  # a tag named like an attribute
+])
+def test_one_experiment_clause(text, clause):
+    assert parse_filter(text, EXPERIMENTS) == [clause]
+
+
+def test_experiment_clauses_joined_by_and():
+    assert parse_filter(" name LIKE 'w%' and tags.team = 'fraud' AND creation_time > 5 ", EXPERIMENTS) == [
+        Clause("attribute", "name", "LIKE", "w%"),
+        Clause("tag", "team", "=", "fraud"),
+        Clause("attribute", "creation_time", ">", 5.0),
+    ]
+    assert parse_filter("  ", EXPERIMENTS) == []
+
+
+def test_the_runs_grammar_is_the_default():
+    assert parse_filter("run_id IN ('a')", RUNS) == parse_filter("run_id IN ('a')")
+    assert parse_order_by(["metrics.a DESC"], RUNS) == parse_order_by(["metrics.a DESC"])
+
+
+@pytest.mark.parametrize("text, message", [
+    # what search_runs takes and search_experiments does not
+    _error("metrics.rmse > 1", 0, "unknown prefix 'metrics'; expected one of tags., attributes."),
+    _error("params.a = 'x'", 0, "unknown prefix 'params'; expected one of tags., attributes."),
+    _error("name = 'a' AND run.name = 'b'", 15, "unknown prefix 'run'; expected one of tags., attributes."),
+    _error("attr.name = 'a'", 0, "unknown prefix 'attr'; expected one of tags., attributes."),
+    _error("run_id = 'a'", 0, "unknown attribute 'run_id'; valid attributes are creation_time, "
+                              "last_update_time, name"),
+    _error("attributes.experiment_id = '1'", 11, "unknown attribute 'experiment_id'; valid attributes are "
+                                                 "creation_time, last_update_time, name"),
+    _error("created > 1", 0, "unknown attribute 'created'; valid attributes are creation_time, "
+                             "last_update_time, name"),
+    _error("tags.team IS NULL", 10, "IS NULL is not an operator for tags.team (a tag); "
+                                    "use one of =, !=, LIKE, ILIKE"),
+    _error("tags.team IS NOT NULL", 10, "IS NOT NULL is not an operator for tags.team (a tag); "
+                                        "use one of =, !=, LIKE, ILIKE"),
+    _error("name IN ('a', 'b')", 5, "IN is not an operator for name (an attribute); use one of =, !=, LIKE, ILIKE"),
+    _error("name NOT IN ('a')", 5, "NOT IN is not an operator for name (an attribute); "
+                                   "use one of =, !=, LIKE, ILIKE"),
+    # operators and values of the wrong kind
+    _error("name > 'a'", 5, "> is not an operator for name (an attribute); use one of =, !=, LIKE, ILIKE"),
+    _error("creation_time LIKE '1%'", 14, "LIKE is not an operator for creation_time (an attribute); "
+                                          "use one of =, !=, >, >=, <, <="),
+    _error("creation_time > '5'", 16, "expected a number for creation_time, got \"'5'\""),
+    _error("last_update_time = now", 19, "expected a number for last_update_time, got 'now'"),
+    _error("name = wine", 7, "expected a quoted string for name, got 'wine'"),
+    _error("tags.team = 5", 12, "expected a quoted string for tags.team, got '5'"),
+    _error("name LIKE 'w\\'", 10, "a LIKE pattern cannot end with the escape character \\"),
+    # the scanner's errors, as for runs, with a tag for example
+    _error("tags.my-key = 'x'", 7, "unexpected '-' after tags.my; quote a key that has special characters with "
+                                   "backticks, e.g. tags.`my-key`"),
+    _error("= 'x'", 0, "expected a name such as tags.<key> or an attribute, got '='"),
+    _error("name = 'a' OR name = 'b'", 11, "OR is not supported, only AND"),
+    _error("name = 'a' name = 'b'", 11, "expected AND or the end of the filter, got 'name'"),
+    _error("name = 'a", 7, "unterminated string: no closing '"),
+])
+def test_bad_experiment_filter_names_the_token_and_its_position(text, message):
+    with pytest.raises(TrackingError) as caught:
+        parse_filter(text, EXPERIMENTS)
+    assert str(caught.value) == message
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_experiment_order_by_items():
+    assert parse_order_by(["name", "experiment_id DESC", "attributes.creation_time asc",
+                           "attribute.last_update_time Desc "], EXPERIMENTS) == [
+        Order("attribute", "name", True),
+        Order("attribute", "experiment_id", False),
+        Order("attribute", "creation_time", True),
+        Order("attribute", "last_update_time", False),
+    ]
+    assert parse_order_by([], EXPERIMENTS) == []
+
+
+@pytest.mark.parametrize("items, message", [
+    _order_error("tags.team", 0, "tags.team (a tag) cannot be ordered on; use one of name, experiment_id, "
+                                 "creation_time, last_update_time"),
+    _order_error("  tag.`a b` DESC", 2, "tag.`a b` (a tag) cannot be ordered on; use one of name, experiment_id, "
+                                        "creation_time, last_update_time"),
+    _order_error("metrics.rmse", 0, "unknown prefix 'metrics'; expected one of tags., attributes."),
+    _order_error("start_time", 0, "unknown attribute 'start_time'; valid attributes are name, experiment_id, "
+                                  "creation_time, last_update_time"),
+    _order_error("lifecycle_stage DESC", 0, "unknown attribute 'lifecycle_stage'; valid attributes are name, "
+                                            "experiment_id, creation_time, last_update_time"),
+    _order_error("name UP", 5, "expected ASC or DESC after name, got 'UP'"),
+    (["creation_time", "attributes.creation_time DESC"],
+     'invalid order_by "attributes.creation_time DESC" at position 0: attributes.creation_time is already '
+     'ordered on'),
+])
+def test_bad_experiment_order_by_names_the_token_and_its_position(items, message):
+    with pytest.raises(TrackingError) as caught:
+        parse_order_by(items, EXPERIMENTS)
+    assert str(caught.value) == message
     assert caught.value.error_code == "INVALID_PARAMETER_VALUE"

@@ -63,7 +63,8 @@ def test_first_experiment_of_a_new_sqlite_store_is_1(tmp_path):
     try:
         assert store.create_experiment("a") == "1"
         assert store.create_experiment("b") == "2"
-        assert [e.name for e in store.search_experiments()] == ["Default", "a", "b"]
+        found, token = store.search_experiments(order_by=["experiment_id"])
+        assert [e.name for e in found] == ["Default", "a", "b"] and token is None
         assert store.get_experiment("1").artifact_location == f"{tmp_path / 'art'}/1"
     finally:
         store.close()
@@ -113,7 +114,8 @@ def test_duplicate_experiment_name(store):
     store.delete_experiment(first)
     with fails(EXISTS, "deleted"):
         store.create_experiment(name)
-    assert [e.experiment_id for e in store.search_experiments(ViewType.ALL) if e.name == name] == [first]
+    found, _ = store.search_experiments(ViewType.ALL, filter_string=f"name = '{name}'")
+    assert [e.experiment_id for e in found] == [first]
 
 
 @pytest.mark.parametrize("name", ["", "   ", None, "x" * 257])
@@ -160,23 +162,30 @@ def test_search_experiments_view_types(store):
     store.delete_experiment(gone)
 
     def found(view):
-        return {e.experiment_id for e in store.search_experiments(view)} & {kept, gone}
+        return {e.experiment_id for e in store.search_experiments(view, 50_000)[0]} & {kept, gone}
 
     assert found(ViewType.ACTIVE_ONLY) == {kept}
     assert found(ViewType.DELETED_ONLY) == {gone}
     assert found(ViewType.ALL) == {kept, gone}
-    assert "0" in {e.experiment_id for e in store.search_experiments()}
+    assert [e.experiment_id for e in store.search_experiments(filter_string="name = 'Default'")[0]] == ["0"]
     store.restore_experiment(gone)
     assert found(ViewType.ACTIVE_ONLY) == {kept, gone}
 
 
 def test_search_experiments_by_name(store):
+    """More in test_search_experiments.py."""
     stem = unique()
     a = store.create_experiment(f"{stem}-Wine")
     b = store.create_experiment(f"{stem}-wine-2")
     store.create_experiment(f"{stem}-beer")
-    assert [e.experiment_id for e in store.search_experiments(name_like=f"{stem}-wine%")] == [a, b]
-    assert len(store.search_experiments(name_like=f"{stem}%", max_results=2)) == 2
+
+    def found(filter_string, **kw):
+        return [e.experiment_id for e in store.search_experiments(filter_string=filter_string,
+                                                                  order_by=["experiment_id"], **kw)[0]]
+
+    assert found(f"name LIKE '{stem}-wine%'") == [b]
+    assert found(f"name ILIKE '{stem}-wine%'") == [a, b]
+    assert len(found(f"name LIKE '{stem}%'", max_results=2)) == 2
 
 
 def test_delete_and_restore_experiment_hides_and_brings_back_its_runs(store, exp_id):

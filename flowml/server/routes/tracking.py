@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from flowml.errors import TrackingError
 from flowml.server.protocol import Params
 from flowml.server.routes import mlflow_route
+from flowml.server.security import validate_artifact_location
 from flowml.tracking.entities import Metric, RunStatus, ViewType, now_ms
 
 router = APIRouter()
@@ -22,7 +23,8 @@ def _route(path: str, *methods: str):
 @_route("/experiments/create")
 def create_experiment(store, p: Params) -> dict:
     """Create an experiment; RESOURCE_ALREADY_EXISTS if the name is taken."""
-    return {"experiment_id": store.create_experiment(p.str("name", True), p.str("artifact_location"),
+    return {"experiment_id": store.create_experiment(p.str("name", True),
+                                                     validate_artifact_location(p.str("artifact_location")),
                                                      p.pairs("tags"))}
 
 

@@ -14,6 +14,7 @@ and a newer one is refused.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from contextlib import contextmanager
 from typing import Iterator
@@ -25,7 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from flowml.errors import StoreError
 
 # Every revision in migrations/versions, oldest first; tests check this against Alembic.
-REVISIONS = ("0001",)
+REVISIONS = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 WRITE = {"flowml_write": True}  # execution option: this connection's transaction writes
 
@@ -127,8 +128,9 @@ def reporting_errors(cls):
     timeout, disk full), every public method raises :class:`StoreError` naming the store,
     which callers report in one line or turn into one failed step, instead of a traceback
     from SQLAlchemy."""
-    for name, method in list(vars(cls).items()):
-        if callable(method) and not name.startswith("_"):
+    for name in dir(cls):  # inherited methods (the logged-models mixin) too
+        method = getattr(cls, name)
+        if not name.startswith("_") and inspect.isfunction(method):
             setattr(cls, name, _reporting(method))
     return cls
 

@@ -1,5 +1,6 @@
-"""``search_runs`` in SQL: parsed filter clauses and orders (``flowml.tracking.search``) applied
-to a SELECT over ``runs``, so that the database filters, sorts and pages 10,000 runs, never Python.
+"""``search_runs`` and ``search_experiments`` in SQL: parsed filter clauses and orders
+(``flowml.tracking.search``) applied to a SELECT over ``runs`` or ``experiments``, so that the
+database filters, sorts and pages 10,000 runs, never Python.
 
 MLflow's semantics, on SQLite and PostgreSQL alike:
 
@@ -9,7 +10,11 @@ MLflow's semantics, on SQLite and PostgreSQL alike:
   ``a``; ``IS NULL`` is "has no such key";
 - ``LIKE`` is case-sensitive and ``ILIKE`` is not, with ``\\`` as the escape character;
 - ordering on a metric, param, tag or nullable attribute puts runs without a value last in
-  both directions (for a metric, NaN before a missing key), then ``start_time DESC, run_id``.
+  both directions (for a metric, NaN before a missing key), then ``start_time DESC, run_id``;
+- experiments are ordered by ``creation_time DESC, experiment_id ASC`` when no order is given,
+  and otherwise by the orders then ``experiment_id DESC`` unless ``experiment_id`` is one of
+  them (MLflow's SQL store: ``_get_search_experiments_order_by_clauses``). Their columns are
+  never NULL, so no NULLs-last handling is needed.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.functions import FunctionElement
 
 from flowml.tracking.search import Clause, Order
-from flowml.tracking.sql.tables import latest_metrics, params, runs, tags
+from flowml.tracking.sql.tables import experiment_tags, experiments, latest_metrics, params, runs, tags
 
 _KEYED = {"metric": latest_metrics, "param": params, "tag": tags}
 _COMPARE = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
@@ -57,11 +62,37 @@ def run_filter(clauses: list[Clause]) -> list[ColumnElement]:
     return [_condition(clause) for clause in clauses]
 
 
+def apply_experiment_search(stmt: Select, clauses: list[Clause], orders: list[Order]) -> Select:
+    """``stmt`` (a SELECT whose FROM is ``experiments``) filtered by ``clauses`` and ordered by
+    ``orders`` (attributes only: ``search.EXPERIMENTS``), with MLflow's default order and
+    tie-breaker. The caller adds its own WHERE (lifecycle), LIMIT and OFFSET."""
+    e = experiments.c
+    stmt = stmt.where(*[_experiment_condition(clause) for clause in clauses])
+    if not orders:
+        return stmt.order_by(e.creation_time.desc(), e.experiment_id.asc())
+    order_by = [e[o.key].asc() if o.ascending else e[o.key].desc() for o in orders]
+    if not any(o.key == "experiment_id" for o in orders):
+        order_by.append(e.experiment_id.desc())
+    return stmt.order_by(*order_by)
+
+
+def _experiment_condition(clause: Clause) -> ColumnElement:
+    if clause.kind == "attribute":
+        return _compare(experiments.c[clause.key], clause.op, clause.value)
+    return _keyed_condition(experiment_tags, experiment_tags.c.experiment_id == experiments.c.experiment_id, clause)
+
+
 def _condition(clause: Clause) -> ColumnElement:
     if clause.kind == "attribute":
         return _compare(runs.c[clause.key], clause.op, clause.value)
     keyed = _KEYED[clause.kind]
-    has_key = and_(keyed.c.run_id == runs.c.run_id, keyed.c.key == clause.key)
+    return _keyed_condition(keyed, keyed.c.run_id == runs.c.run_id, clause)
+
+
+def _keyed_condition(keyed, owner: ColumnElement, clause: Clause) -> ColumnElement:
+    """A clause on a key-value table (params, tags, latest metrics, experiment tags) whose rows
+    ``owner`` ties to the outer row: the outer row must have the key, and its value match."""
+    has_key = and_(owner, keyed.c.key == clause.key)
     if clause.op == "IS NULL":
         return ~exists().where(has_key)
     if clause.op == "IS NOT NULL":

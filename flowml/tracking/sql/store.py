@@ -17,7 +17,7 @@ import socket
 import uuid
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, and_, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import Connection, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from flowml.errors import TrackingError
@@ -25,16 +25,18 @@ from flowml.tracking import validation as check
 from flowml.tracking.entities import (CacheRecord, Experiment, LifecycleStage, Metric, Run, RunData, RunInfo,
                                       RunStatus, ViewType, now_ms, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
 from flowml.tracking.names import random_run_name
+from flowml.tracking.search import SEARCH_MAX_RESULTS
 from flowml.tracking.sql import tables as t
 from flowml.tracking.sql.database import make_engine, reporting_errors, writing
+from flowml.tracking.sql.logged_models import LoggedModelStore
+from flowml.tracking.sql.tokens import TokenStore
 
-SEARCH_MAX_RESULTS = 50_000
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 EXISTS = "RESOURCE_ALREADY_EXISTS"
 
 
 @reporting_errors
-class SqlStore:
+class SqlStore(LoggedModelStore, TokenStore):
     """Tracking data in the database at ``url``; artifacts of new experiments under ``artifact_root``."""
 
     def __init__(self, url: str, artifact_root: str) -> None:
@@ -92,34 +94,44 @@ class SqlStore:
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         with self.engine.connect() as conn:
-            found = self._experiments(conn, t.experiments.c.experiment_id == _int_id(experiment_id))
+            found = self._experiments(conn, _experiment_rows().where(
+                t.experiments.c.experiment_id == _int_id(experiment_id)))
         if not found:
             raise TrackingError(f"no experiment with id '{experiment_id}'", NOT_FOUND)
         return found[0]
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         with self.engine.connect() as conn:
-            found = self._experiments(conn, t.experiments.c.name == name)
+            found = self._experiments(conn, _experiment_rows().where(t.experiments.c.name == name))
         return found[0] if found else None
 
     def search_experiments(self, view_type: str = ViewType.ACTIVE_ONLY, max_results: int = 1000,
-                           name_like: str | None = None) -> list[Experiment]:
-        where = [t.experiments.c.lifecycle_stage.in_(ViewType.stages(view_type))]
-        if name_like:
-            where.append(func.lower(t.experiments.c.name).like(name_like.lower()))
-        with self.engine.connect() as conn:
-            return self._experiments(conn, and_(*where), limit=max_results)
+                           filter_string: str | None = None, order_by: Sequence[str] | None = None,
+                           page_token: str | None = None) -> tuple[list[Experiment], str | None]:
+        """One page of experiments matching ``filter_string`` (MLflow's experiment grammar), by
+        default newest first, and the next page's token."""
+        from flowml.tracking.search import (EXPERIMENTS, decode_page_token, encode_page_token, parse_filter,
+                                            parse_order_by)
+        from flowml.tracking.sql.query import apply_experiment_search
 
-    def _experiments(self, conn: Connection, where, limit: int | None = None) -> list[Experiment]:
-        e = t.experiments.c
-        rows = conn.execute(select(e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage,
-                                   e.creation_time, e.last_update_time)
-                            .where(where).order_by(e.experiment_id).limit(limit)).all()
-        found = {str(r[0]): Experiment(str(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows}
-        if found:
-            tag_rows = conn.execute(select(t.experiment_tags).where(
-                t.experiment_tags.c.experiment_id.in_([int(i) for i in found])))
-            for exp_id, key, value in tag_rows:
+        if not 1 <= int(max_results) <= SEARCH_MAX_RESULTS:
+            raise TrackingError(f"max_results must be between 1 and {SEARCH_MAX_RESULTS}, got {max_results}")
+        offset = decode_page_token(page_token)
+        stmt = _experiment_rows().where(t.experiments.c.lifecycle_stage.in_(ViewType.stages(view_type)))
+        stmt = apply_experiment_search(stmt, parse_filter(filter_string or "", EXPERIMENTS),
+                                       parse_order_by(list(order_by or []), EXPERIMENTS))
+        with self.engine.connect() as conn:
+            found = self._experiments(conn, stmt.limit(max_results + 1).offset(offset))
+        more = len(found) > max_results
+        return found[:max_results], encode_page_token(offset + max_results) if more else None
+
+    def _experiments(self, conn: Connection, stmt) -> list[Experiment]:
+        """The experiments ``stmt`` (from :func:`_experiment_rows`) selects, in its order, with their tags."""
+        found = {str(r[0]): Experiment(str(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in conn.execute(stmt)}
+        et = t.experiment_tags.c
+        for some in _chunks([int(i) for i in found]):
+            for exp_id, key, value in conn.execute(select(et.experiment_id, et.key, et.value)
+                                                   .where(et.experiment_id.in_(some))):
                 found[str(exp_id)].tags[key] = value
         return list(found.values())
 
@@ -173,6 +185,14 @@ class SqlStore:
             self._experiment_row(conn, experiment_id)
             _upsert(conn, t.experiment_tags, {"experiment_id": _int_id(experiment_id), "key": key,
                                               "value": check.tag_value(key, value)}, ["experiment_id", "key"])
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        with writing(self.engine) as conn:
+            self._experiment_row(conn, experiment_id)
+            gone = conn.execute(delete(t.experiment_tags).where(t.experiment_tags.c.experiment_id == _int_id(experiment_id),
+                                                                t.experiment_tags.c.key == key)).rowcount
+        if not gone:
+            raise TrackingError(f"no tag '{key}' on experiment '{experiment_id}'", NOT_FOUND)
 
     def _experiment_row(self, conn: Connection, experiment_id: str):
         row = conn.execute(select(t.experiments).where(t.experiments.c.experiment_id == _int_id(experiment_id))).first()
@@ -489,6 +509,13 @@ def _check_params(run_id: str, values: dict[str, str], have: dict[str, str]) -> 
             raise TrackingError(
                 f"param '{key}' of run '{run_id}' was already logged with value '{have[key]}'; it cannot "
                 f"change to '{value}' (params are immutable: log a new run, or use a metric or a tag)")
+
+
+def _experiment_rows():
+    """A SELECT of the columns :meth:`SqlStore._experiments` reads, to add WHERE and ORDER BY to."""
+    e = t.experiments.c
+    return select(e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time,
+                  e.last_update_time)
 
 
 def _chunks(items: Sequence, size: int = 500) -> Iterable[Sequence]:

@@ -102,3 +102,43 @@ cache_entries = Table(
     Column("run_id", String(32)),  # the step run that produced the outputs
     Column("created_at", BigInteger, nullable=False),
 )
+
+logged_models = Table(  # MLflow 3's logged models: a model's files and metadata, tied to the run that made it
+    "logged_models", metadata,
+    Column("model_id", String(64), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("artifact_location", Text, nullable=False),
+    Column("creation_timestamp_ms", BigInteger, nullable=False),
+    Column("last_updated_timestamp_ms", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text),
+    Column("model_type", String(250)),
+    Column("source_run_id", String(32)),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Index("ix_logged_models_experiment", "experiment_id", "creation_timestamp_ms"),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags", metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params", metadata,
+    Column("model_id", String(64), ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+access_tokens = Table(  # the server's bearer tokens (--auth); only a hash of each secret is kept
+    "access_tokens", metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("name", String(250), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)

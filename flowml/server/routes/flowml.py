@@ -1,0 +1,136 @@
+"""flowml's own routes, under ``/api/2.0/flowml``: what flowml's client
+(:class:`flowml.tracking.rest.RestStore`) needs beyond MLflow's API, in MLflow's conventions
+(GET fields in the query string, POST ones in a JSON body, errors as ``{"error_code", "message"}``).
+
+- ``runs/create``: a run created with its params and, for a pipeline's runs, a first
+  heartbeat, in one transaction (MLflow's ``runs/create`` takes neither);
+- ``runs/children``, ``runs/heartbeat``, ``runs/mark-orphans``, ``experiments/stats``;
+- ``cache-entries/{get,put,outputs,drop}``: the shared cache index (``CacheRecord`` fields,
+  the JSON ones as text, as the store keeps them).
+
+``runs/mark-orphans`` runs the store's sweep on the server, which marks a RUNNING run KILLED
+when its heartbeat is stale or when its recorded process is gone from the host it was created
+on. Runs created through the server record the server's host and process, not the client's:
+the server cannot see a client's processes, so only heartbeats (which pipeline runs send) find
+a remote writer dead; a script's run whose process died stays RUNNING until ended.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from flowml.errors import TrackingError
+from flowml.server.protocol import Params
+from flowml.server.routes import mlflow_route
+from flowml.tracking.entities import CacheRecord
+
+router = APIRouter()
+MAX_IDS = 50_000  # run ids in one heartbeat, keys in one cache request: bounds the work of one request
+
+
+def _route(path: str, *methods: str):
+    return mlflow_route(router, path, *methods)
+
+
+# runs ----------------------------------------------------------------------------------
+
+@_route("/runs/create")
+def create_run(store, p: Params) -> dict:
+    """Create a RUNNING run with its params, and a first heartbeat if asked."""
+    run = store.create_run(p.str("experiment_id") or "0", p.str("user_id") or "", p.int("start_time"),
+                           p.pairs("tags"), p.str("run_name"), p.pairs("params"), heartbeat=_bool(p, "heartbeat"))
+    return {"run": run.to_dict()}
+
+
+@_route("/runs/children", "GET")
+def child_runs(store, p: Params) -> dict:
+    """The runs whose ``mlflow.parentRunId`` tag names this run, oldest first."""
+    return {"runs": [r.to_dict() for r in store.child_runs(p.str("run_id", True))]}
+
+
+@_route("/runs/heartbeat")
+def heartbeat(store, p: Params) -> dict:
+    """Say that the process writing these runs is alive."""
+    run_ids = _strings(p, "run_ids")
+    if run_ids:
+        store.heartbeat(run_ids)
+    return {}
+
+
+@_route("/runs/mark-orphans")
+def mark_orphans(store, p: Params) -> dict:
+    """Mark as KILLED the RUNNING runs whose heartbeat is older than ``stale_after_ms`` (see the module)."""
+    stale = p.int("stale_after_ms", default=10 * 60 * 1000)
+    if stale < 0:
+        raise TrackingError(f"stale_after_ms must be 0 or more, got {stale}")
+    return {"run_ids": store.mark_orphans(stale)}
+
+
+@_route("/experiments/stats", "GET")
+def experiment_stats(store, p: Params) -> dict:
+    """Per experiment: its number of active runs and the start time of the latest."""
+    return {"experiments": [{"experiment_id": exp_id, "active_runs": count, "last_start_time": last}
+                            for exp_id, (count, last) in store.experiment_stats().items()]}
+
+
+# cache index ---------------------------------------------------------------------------
+
+@_route("/cache-entries/get", "GET")
+def get_cache_entry(store, p: Params) -> dict:
+    """The cache entry of ``key``; ``{}`` when there is none."""
+    record = store.get_cache_entry(p.str("key", True))
+    return {"entry": _record_json(record)} if record else {}
+
+
+@_route("/cache-entries/put")
+def put_cache_entry(store, p: Params) -> dict:
+    """Record (or replace) a cache entry."""
+    entry = p.values.get("entry")
+    if not isinstance(entry, dict):
+        raise TrackingError("missing value for required parameter 'entry' (an object)")
+    e = Params(entry)
+    store.put_cache_entry(CacheRecord(e.str("key", True), e.str("pipeline", True), e.str("node", True),
+                                      e.str("manifest", True), e.str("outputs", True), e.str("metrics"),
+                                      e.number("duration_s"), e.str("run_id")))
+    return {}
+
+
+@_route("/cache-entries/outputs")
+def cache_outputs(store, p: Params) -> dict:
+    """The outputs JSON of every entry, or of the entries of ``keys``."""
+    keys = set(_strings(p, "keys")) if "keys" in p.values else None
+    return {"outputs": store.cache_outputs(keys)}
+
+
+@_route("/cache-entries/drop")
+def drop_cache_entries(store, p: Params) -> dict:
+    """Delete the entries whose key is not in ``keep`` (with ``dry_run``, only count them)."""
+    if not isinstance(p.values.get("keep"), list):
+        raise TrackingError("missing value for required parameter 'keep' (a list of keys, maybe empty)")
+    return {"dropped": store.drop_cache_entries(set(_strings(p, "keep", limit=None)), _bool(p, "dry_run"))}
+
+
+# helpers -------------------------------------------------------------------------------
+
+def _bool(p: Params, name: str) -> bool:
+    value = p.values.get(name, False)
+    if isinstance(value, str) and value.lower() in ("true", "false"):  # from a query string
+        value = value.lower() == "true"
+    if not isinstance(value, bool):
+        raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected true or false")
+    return value
+
+
+def _strings(p: Params, name: str, limit: int | None = MAX_IDS) -> list[str]:
+    values = p.list(name)
+    if limit is not None and len(values) > limit:
+        raise TrackingError(f"at most {limit} entries in '{name}', got {len(values)}")
+    if not all(isinstance(v, str) for v in values):
+        raise TrackingError(f"invalid value for parameter '{name}': expected a list of strings")
+    return values
+
+
+def _record_json(record: CacheRecord) -> dict:
+    return {"key": record.key, "pipeline": record.pipeline, "node": record.node, "manifest": record.manifest,
+            "outputs": record.outputs, "metrics": record.metrics, "duration_s": record.duration_s,
+            "run_id": record.run_id}

@@ -1,0 +1,44 @@
+"""MLflow 3's logged models, with their tags and params.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "logged_models",
+        sa.Column("model_id", sa.String(64), primary_key=True),
+        sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.experiment_id"), nullable=False),
+        sa.Column("name", sa.String(250), nullable=False),
+        sa.Column("artifact_location", sa.Text, nullable=False),
+        sa.Column("creation_timestamp_ms", sa.BigInteger, nullable=False),
+        sa.Column("last_updated_timestamp_ms", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("status_message", sa.Text),
+        sa.Column("model_type", sa.String(250)),
+        sa.Column("source_run_id", sa.String(32)),
+        sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    )
+    op.create_index("ix_logged_models_experiment", "logged_models", ["experiment_id", "creation_timestamp_ms"])
+    for name in ("logged_model_tags", "logged_model_params"):
+        op.create_table(
+            name,
+            sa.Column("model_id", sa.String(64), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+                      primary_key=True),
+            sa.Column("key", sa.String(250), primary_key=True),
+            sa.Column("value", sa.Text, nullable=False),
+        )
+
+
+def downgrade() -> None:
+    for name in ("logged_model_params", "logged_model_tags", "logged_models"):
+        op.drop_table(name)

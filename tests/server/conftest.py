@@ -1,0 +1,79 @@
+"""A real flowml server in a subprocess on 127.0.0.1, for tests over HTTP.
+
+``start_server(tmp, store_uri=None, *args)`` starts one and returns a :class:`Server` (its
+base URL, folders and process); ``server`` is a module-scoped one on SQLite. Stopped by
+killing the process group, so uvicorn's workers go too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+@dataclass
+class Server:
+    url: str
+    store_uri: str
+    artifacts: Path
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(folder: Path, store_uri: str | None = None, *args: str, env: dict | None = None,
+                 timeout: float = 30) -> Server:
+    """Start ``flowml server`` on a free port with its store and artifacts under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    store_uri = store_uri or f"sqlite:///{folder / 'server.db'}"
+    artifacts = folder / "artifacts"
+    log = folder / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flowml", "server", "--port", str(port), "--backend-store-uri", store_uri,
+             "--artifacts-destination", str(artifacts), *args],
+            cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})})
+    server = Server(f"http://127.0.0.1:{port}", store_uri, artifacts, proc, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(server.url + "/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"flowml server did not start:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    running = start_server(tmp_path_factory.mktemp("server"))
+    yield running
+    running.stop()
