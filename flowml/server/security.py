@@ -51,8 +51,9 @@ def clean_path(path: str | None) -> str:
 
     Refused (INVALID_PARAMETER_VALUE): after decoding, a '..' segment (also in its Unicode
     look-alikes, checked on the NFKC form), an absolute path or one starting with a drive letter or
-    a URI scheme (``C:``, ``file:``), empty segments (``a//b``), backslashes, NUL and other control
-    characters, '#', ';', '?', and paths or names longer than the file system takes.
+    a URI scheme (``C:``, ``file:``), empty segments (``a//b``), names of only dots and spaces
+    (Windows reads ``.. `` as ``..``), backslashes, NUL and other control characters, '#', ';', '?',
+    U+FFFD (what invalid UTF-8 was decoded to), and paths or names longer than the file system takes.
     """
     if path is None:
         return ""

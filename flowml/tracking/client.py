@@ -163,7 +163,7 @@ class FlowmlClient:
     # artifacts -----------------------------------------------------------------------
 
     def artifact_repository(self, run_id: str):
-        return repository(self.get_run(run_id).info.artifact_uri)
+        return repository(self.get_run(run_id).info.artifact_uri, self.tracking_uri)
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         repo = self.artifact_repository(run_id)

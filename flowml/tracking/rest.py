@@ -6,6 +6,10 @@ recorder and the cache index work unchanged against a server. It speaks MLflow's
 (``/api/2.0/mlflow/...``, fields as in MLflow's ``service.proto``) and, for what MLflow has no
 route for (runs created with params and a heartbeat, child runs, heartbeats, the orphan sweep,
 experiment statistics, the cache index), flowml's own routes under ``/api/2.0/flowml/...``.
+Metrics travel through flowml's columnar routes (``runs/log-metrics``, ``metrics/history``),
+which cost the server a fraction of MLflow's one-object-per-value shape; against a server
+without them (an MLflow server) the store falls back to MLflow's ``log-batch`` and
+``get-history`` after the first 404.
 
 Wire behaviour:
 
@@ -28,7 +32,7 @@ Wire behaviour:
 Metric buffering. A training loop logs metrics one at a time, and one request per value would
 make it as slow as the network. So metrics logged without params or tags (``log_metric``,
 ``log_metrics``, a ``log_batch`` of metrics only) are validated here, then buffered and sent
-with ``log-batch`` 1,000 at a time: when 1,000 are waiting, 1 s after the oldest was logged
+1,000 to a request: when 1,000 are waiting, 1 s after the oldest was logged
 (a background thread), before any other call that touches the run (so reads see every value,
 and the run's end, ``update_run_info``, comes after its metrics), before calls that touch
 many runs (searches), on :meth:`RestStore.flush` and :meth:`RestStore.close`, and at
@@ -48,6 +52,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import math
 import os
 import random
 import sys
@@ -111,8 +116,8 @@ class RestStore:
             self._headers["Authorization"] = f"Bearer {token}"
         self._http: httpx.Client | None = None
         self._http_lock = threading.Lock()
-        # the metric buffer: run id -> metrics ready for JSON, in logging order
-        self._pending: dict[str, list[dict]] = {}
+        # the metric buffer: run id -> its checked metrics (key, value, timestamp, step), in logging order
+        self._pending: dict[str, list[tuple]] = {}
         self._count = 0
         self._oldest: float | None = None  # when the oldest buffered metric was logged (monotonic)
         self._failures: dict[str, Exception] = {}  # run id -> what the server said of its buffered metrics
@@ -122,6 +127,7 @@ class RestStore:
         self._sending = False  # a flush is sending (its metrics are out of the buffer, not yet on the server)
         self._timer: threading.Thread | None = None
         self._checked_keys: set[str] = set()
+        self._columns = True  # the server has flowml's columnar metric routes (else: MLflow's)
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     def __repr__(self) -> str:
@@ -151,11 +157,12 @@ class RestStore:
                 http = self._http
         return http
 
-    def _call(self, method: str, path: str, body: dict | None = None, params: dict | None = None,
+    def _call(self, method: str, path: str, body: dict | str | None = None, params: dict | None = None,
               api: str = MLFLOW_API) -> dict:
-        """Send one request (retried as the module says) and return its JSON answer."""
+        """Send one request (retried as the module says) and return its JSON answer. ``body``
+        is an object, or JSON text already encoded."""
         url = api + path
-        content = json.dumps(body, separators=(",", ":"), allow_nan=False) if body is not None else None
+        content = body if body is None or isinstance(body, str) else _json(body)
 
         def send() -> httpx.Response:
             reply = self._client().request(method, url, content=content, params=params)
@@ -211,7 +218,7 @@ class RestStore:
     def _get(self, path: str, api: str = MLFLOW_API, **params) -> dict:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None}, api=api)
 
-    def _post(self, path: str, body: dict, api: str = MLFLOW_API) -> dict:
+    def _post(self, path: str, body: dict | str, api: str = MLFLOW_API) -> dict:
         return self._call("POST", path, body, api=api)
 
     # experiments -----------------------------------------------------------------------
@@ -355,33 +362,63 @@ class RestStore:
         for body in _split(run_id, rows, param_list, tag_list):
             self._post("/runs/log-batch", body)
 
-    def _metric_rows(self, metrics: Iterable[Metric]) -> list[dict]:
-        """Metrics checked as the SQL store checks them, as MLflow's JSON (NaN as "NaN")."""
+    def _metric_rows(self, metrics: Iterable[Metric]) -> list[tuple]:
+        """Metrics checked as the SQL store checks them: ``(key, value, timestamp, step)``
+        with a float value, so that a bad one fails at the call, never at the flush."""
         rows = []
         keys = self._checked_keys
         low, high = _INT64
         for m in metrics:
             key, value, timestamp, step = m.key, m.value, m.timestamp, m.step
             if key not in keys:
-                check.check_key("metric", key)
-                keys.add(key)
+                keys.add(check.check_key("metric", key))
             if type(value) is not float:
                 value = float(value) if type(value) is int else check.metric_value(key, value)
             if type(timestamp) is not int or not low <= timestamp < high:
                 timestamp = check.int64("timestamp", timestamp)
             if type(step) is not int or not low <= step < high:
                 step = check.int64("step", step)
-            if value != value or value in (_INF, _NINF):
-                value = json_number(value)
-            rows.append({"key": key, "value": value, "timestamp": timestamp, "step": step})
+            rows.append((key, value, timestamp, step))
         return rows
 
+    def _log_metrics(self, run_id: str, rows: list[tuple]) -> None:
+        """Send at most 1,000 checked metrics of a run: as columns through flowml's route (a
+        fifth of the server's work for MLflow's objects), or, to a server without it (an
+        MLflow server), through MLflow's ``log-batch``."""
+        if self._columns:
+            keys, values, timestamps, steps = zip(*rows)
+            if not all(map(math.isfinite, values)):
+                values = [json_number(v) for v in values]
+            try:
+                self._post("/runs/log-metrics", {"run_id": run_id, "keys": keys, "values": values,
+                                                 "timestamps": timestamps, "steps": steps}, api=FLOWML_API)
+                return
+            except TrackingError as exc:
+                if exc.error_code != "ENDPOINT_NOT_FOUND":
+                    raise
+                self._columns = False
+        self._post("/runs/log-batch", _batch(run_id, rows))
+
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every value of ``key``, by step (NaN and the infinities back as floats)."""
+        """Every value of ``key``, by step (NaN and the infinities back as floats). Through
+        flowml's route, as columns (a 20,000-point history costs the server a third of
+        MLflow's objects, and half to read here), or else through MLflow's ``get-history``."""
         self._settle(run_id)
         paused = gc.isenabled()
         gc.disable()  # tens of thousands of new objects: see SqlStore.get_metric_history
         try:
+            if self._columns:
+                try:
+                    reply = self._get("/metrics/history", api=FLOWML_API, run_id=run_id, metric_key=key)
+                except TrackingError as exc:
+                    if exc.error_code != "ENDPOINT_NOT_FOUND":
+                        raise
+                    self._columns = False
+                else:
+                    values = reply.get("values", [])
+                    if not all(type(v) is float for v in values):
+                        values = [_float(v) for v in values]
+                    return [Metric(key, v, t, st) for v, t, st in zip(values, reply["timestamps"], reply["steps"])]
             reply = self._get("/metrics/get-history", run_id=run_id, metric_key=key)
             return [Metric(key, _float(m["value"]), m["timestamp"], m.get("step", 0)) for m in reply.get("metrics", ())]
         finally:
@@ -439,7 +476,7 @@ class RestStore:
 
     # the metric buffer -----------------------------------------------------------------
 
-    def _buffer(self, run_id: str, rows: list[dict]) -> None:
+    def _buffer(self, run_id: str, rows: list[tuple]) -> None:
         with self._lock:
             failure = self._failures.pop(run_id, None)
             self._pending.setdefault(run_id, []).extend(rows)
@@ -494,14 +531,14 @@ class RestStore:
             finally:
                 self._sending = False
 
-    def _send(self, taken: dict[str, list[dict]]) -> None:
+    def _send(self, taken: dict[str, list[tuple]]) -> None:
         """POST ``taken`` (run id -> metrics) in batches of 1,000 (see :meth:`flush`)."""
         runs = list(taken)
         for position, rid in enumerate(runs):
             rows = taken[rid]
             for start in range(0, len(rows), BATCH_LIMITS["metrics"]):
                 try:
-                    self._post("/runs/log-batch", {"run_id": rid, "metrics": rows[start:start + BATCH_LIMITS["metrics"]]})
+                    self._log_metrics(rid, rows[start:start + BATCH_LIMITS["metrics"]])
                 except TrackingError as exc:
                     with self._lock:
                         self._failures.setdefault(rid, TrackingError(
@@ -512,7 +549,7 @@ class RestStore:
                     self._requeue({rid: rows[start:], **{r: taken[r] for r in runs[position + 1:]}})
                     raise
 
-    def _requeue(self, unsent: dict[str, list[dict]]) -> None:
+    def _requeue(self, unsent: dict[str, list[tuple]]) -> None:
         """Put back metrics that could not be sent, before any logged since."""
         with self._lock:
             for rid, rows in unsent.items():
@@ -550,9 +587,6 @@ def _flush_at_exit(ref: "weakref.ref[RestStore]") -> None:
         print(f"warning: run {run_id}: {failure}", file=sys.stderr)
 
 
-_INF, _NINF = float("inf"), float("-inf")
-
-
 # JSON -> entities ----------------------------------------------------------------------
 
 def _error(reply: httpx.Response) -> tuple[str | None, str | None]:
@@ -571,7 +605,32 @@ def _pairs(kind: str, values: dict | None, check_value) -> list[dict[str, str]]:
     return [{"key": check.check_key(kind, k), "value": check_value(k, v)} for k, v in (values or {}).items()]
 
 
-def _split(run_id: str, metrics: list[dict], params: list[dict], tags: list[dict]) -> list[dict]:
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _batch(run_id: str, metrics: list[tuple], params: list[dict] | None = None, tags: list[dict] | None = None) -> str:
+    """The body of MLflow's ``log-batch`` request. The metrics are written with one short
+    f-string each: json.dumps of as many dicts costs three times more."""
+    parts = [f'{{"run_id":{_json(run_id)}']
+    if metrics:
+        objects = []
+        quoted: dict[str, str] = {}
+        for key, value, timestamp, step in metrics:
+            name = quoted.get(key) or quoted.setdefault(key, _json(key))
+            # a finite float's repr is valid JSON (0.5, 1e-05, 1e+16); NaN and the infinities are strings
+            number = repr(value) if math.isfinite(value) else f'"{json_number(value)}"'
+            objects.append(f'{{"key":{name},"value":{number},"timestamp":{timestamp},"step":{step}}}')
+        parts.append(f',"metrics":[{",".join(objects)}]')
+    if params:
+        parts.append(f',"params":{_json(params)}')
+    if tags:
+        parts.append(f',"tags":{_json(tags)}')
+    parts.append("}")
+    return "".join(parts)
+
+
+def _split(run_id: str, metrics: list[tuple], params: list[dict], tags: list[dict]) -> list[str]:
     """Bodies of ``log-batch`` requests within MLflow's limits: params and tags first, metrics after."""
     bodies = []
     while params or tags or metrics:
@@ -579,14 +638,7 @@ def _split(run_id: str, metrics: list[dict], params: list[dict], tags: list[dict
         t, tags = tags[:BATCH_LIMITS["tags"]], tags[BATCH_LIMITS["tags"]:]
         room = min(BATCH_LIMITS["metrics"], BATCH_LIMITS["total"] - len(p) - len(t))
         m, metrics = metrics[:room], metrics[room:]
-        body: dict = {"run_id": run_id}
-        if m:
-            body["metrics"] = m
-        if p:
-            body["params"] = p
-        if t:
-            body["tags"] = t
-        bodies.append(body)
+        bodies.append(_batch(run_id, m, p, t))
     return bodies
 
 

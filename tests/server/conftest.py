@@ -77,3 +77,10 @@ def server(tmp_path_factory):
     running = start_server(tmp_path_factory.mktemp("server"))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def server_factory():
+    """``start_server`` itself, for tests that start servers of their own (``import conftest``
+    is ambiguous: every test folder has one)."""
+    return start_server

@@ -4,7 +4,6 @@ httpx, raw sockets for what clients normally cannot send, and flowml's HttpArtif
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -196,20 +195,8 @@ def test_a_cut_off_upload_leaves_nothing(http, server):
     assert http.get(f"{PROXY}/cut/new.bin").status_code == 404
 
 
-def _start_server(folder: Path):
-    """conftest's ``start_server``, loaded by path: ``import conftest`` could find another folder's."""
-    name = "server_tests_conftest"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest.py"))
-        module = sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module.start_server(folder)
-
-
-def test_a_killed_server_leaves_no_partial_artifact(tmp_path):
-    start_server = _start_server
-    own = start_server(tmp_path / "killed")
+def test_a_killed_server_leaves_no_partial_artifact(tmp_path, server_factory):
+    own = server_factory(tmp_path / "killed")
     try:
         with httpx.Client(base_url=own.url) as client:
             assert client.put(f"{PROXY}/k/kept.bin", content=b"old").status_code == 200
@@ -222,7 +209,7 @@ def test_a_killed_server_leaves_no_partial_artifact(tmp_path):
         assert (folder / "kept.bin").read_bytes() == b"old"  # the artifact is the old one, whole
     finally:
         own.stop()
-    again = start_server(tmp_path / "killed")
+    again = server_factory(tmp_path / "killed")
     try:
         with httpx.Client(base_url=again.url) as client:
             files = client.get(f"{PROXY}", params={"path": "k"}).json()["files"]

@@ -7,7 +7,6 @@ import sys
 
 import httpx
 import pytest
-from conftest import start_server  # tests/server/conftest.py
 
 API = "/api/2.0/mlflow"
 
@@ -21,8 +20,8 @@ def make_token(store_uri: str, role: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("auth"), None, "--auth")
+def secured(tmp_path_factory, server_factory):
+    server = server_factory(tmp_path_factory.mktemp("auth"), None, "--auth")
     yield server
     server.stop()
 

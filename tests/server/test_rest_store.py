@@ -269,6 +269,15 @@ def test_flowml_routes_answer_bad_input_with_mlflow_errors(sqlite_server):
                                ("POST", "/runs/heartbeat", {"run_ids": [1, 2]}),
                                ("POST", "/runs/create", {"heartbeat": "yes"}),
                                ("POST", "/runs/mark-orphans", {"stale_after_ms": -1}),
+                               ("POST", "/runs/log-metrics", {"run_id": "r", "keys": ["a"], "values": [],
+                                                              "timestamps": [], "steps": []}),
+                               ("POST", "/runs/log-metrics", {"run_id": "r", "keys": ["a"] * 1001,
+                                                              "values": [1.0] * 1001, "timestamps": [1] * 1001,
+                                                              "steps": [0] * 1001}),
+                               ("POST", "/runs/log-metrics", {"run_id": "r", "keys": ["a"], "values": ["abc"],
+                                                              "timestamps": [1], "steps": [0]}),
+                               ("POST", "/runs/log-metrics", {"run_id": "r", "keys": ["a"], "values": [True],
+                                                              "timestamps": [1], "steps": [0]}),
                                ("GET", "/runs/children", None)]:
         reply = httpx.request(method, api + path, json=body)
         assert reply.status_code == 400 and reply.json()["error_code"] == INVALID, (path, reply.text)
@@ -283,7 +292,7 @@ def test_a_loop_of_5000_log_metric_calls_takes_at_most_10_requests(client):
     for step in range(5000):
         client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
     client.set_terminated(run_id)
-    batches = [s for s in sent if s.endswith("/runs/log-batch")]
+    batches = [s for s in sent if s == "POST /api/2.0/flowml/runs/log-metrics"]
     assert len(sent) <= 10 and len(batches) == 5, sent
     assert sent[-1] == "POST /api/2.0/mlflow/runs/update"  # the end of the run after its metrics
     history = client.get_metric_history(run_id, "loss")
@@ -442,6 +451,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 
     replies: list = []
     seen: list = []
+    bodies: list = []
 
     def _answer(self) -> None:
         self.seen.append((self.command, self.path, dict(self.headers)))
@@ -457,7 +467,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         self._answer()
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
         self._answer()
 
     def log_message(self, *args) -> None:
@@ -467,7 +477,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def scripted():
     """A tiny HTTP server answering what a test scripts, to see retries and headers."""
-    _Scripted.replies, _Scripted.seen = [], []
+    _Scripted.replies, _Scripted.seen, _Scripted.bodies = [], [], []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -493,6 +503,24 @@ def test_429_and_5xx_are_retried_honouring_retry_after(scripted):
     handler.replies = [(503, {}, busy)] * 3
     with pytest.raises(StoreError, match="HTTP 503, after 3 attempts.*database is locked"):
         RestStore(url, max_retries=2, backoff=0.01).get_experiment("7")
+
+
+def test_metrics_go_through_mlflows_routes_to_a_server_without_flowmls(scripted):
+    """An MLflow server has no /api/2.0/flowml routes: the store falls back to MLflow's, once."""
+    url, handler = scripted
+    handler.replies = [(404, {"Content-Type": "text/html"}, "<h1>Not Found</h1>"), (200, {}, "{}"), (200, {}, "{}"),
+                       (200, {}, json.dumps({"metrics": [{"key": "m", "value": "NaN", "timestamp": 5, "step": 1}]}))]
+    store = RestStore(url, max_retries=0)
+    store.log_metric("r" * 32, Metric("m", math.nan, 5, 1))
+    store.flush()
+    store.log_metric("r" * 32, Metric("m", 2.0, 6, 2))
+    history = store.get_metric_history("r" * 32, "m")
+    assert [path.split("?")[0] for _, path, _ in handler.seen] == [
+        "/api/2.0/flowml/runs/log-metrics", "/api/2.0/mlflow/runs/log-batch", "/api/2.0/mlflow/runs/log-batch",
+        "/api/2.0/mlflow/metrics/get-history"]
+    assert handler.bodies[1] == {"run_id": "r" * 32, "metrics": [{"key": "m", "value": "NaN", "timestamp": 5, "step": 1}]}
+    assert handler.bodies[0]["values"] == ["NaN"]  # the same metric, as columns
+    assert len(history) == 1 and math.isnan(history[0].value) and (history[0].timestamp, history[0].step) == (5, 1)
 
 
 def test_4xx_is_not_retried_and_keeps_mlflows_error_code(scripted):

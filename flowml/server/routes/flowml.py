@@ -4,6 +4,9 @@
 
 - ``runs/create``: a run created with its params and, for a pipeline's runs, a first
   heartbeat, in one transaction (MLflow's ``runs/create`` takes neither);
+- ``runs/log-metrics`` and ``metrics/history``: metrics as columns (``keys``, ``values``,
+  ``timestamps``, ``steps``), which the server reads and writes at a fraction of the cost of
+  MLflow's one object per value (``log-batch``, ``get-history``, still there for MLflow's clients);
 - ``runs/children``, ``runs/heartbeat``, ``runs/mark-orphans``, ``experiments/stats``;
 - ``cache-entries/{get,put,outputs,drop}``: the shared cache index (``CacheRecord`` fields,
   the JSON ones as text, as the store keeps them).
@@ -17,15 +20,19 @@ a remote writer dead; a script's run whose process died stays RUNNING until ende
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter
 
 from flowml.errors import TrackingError
 from flowml.server.protocol import Params
 from flowml.server.routes import mlflow_route
-from flowml.tracking.entities import CacheRecord
+from flowml.tracking.entities import CacheRecord, Metric, json_number
 
 router = APIRouter()
 MAX_IDS = 50_000  # run ids in one heartbeat, keys in one cache request: bounds the work of one request
+MAX_METRICS = 1000  # per runs/log-metrics request, as MLflow's log-batch
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _route(path: str, *methods: str):
@@ -40,6 +47,32 @@ def create_run(store, p: Params) -> dict:
     run = store.create_run(p.str("experiment_id") or "0", p.str("user_id") or "", p.int("start_time"),
                            p.pairs("tags"), p.str("run_name"), p.pairs("params"), heartbeat=_bool(p, "heartbeat"))
     return {"run": run.to_dict()}
+
+
+@_route("/runs/log-metrics")
+def log_metrics(store, p: Params) -> dict:
+    """Log up to 1,000 metric values of a run, given as four columns of equal length."""
+    run_id = p.str("run_id", True)
+    keys, values, timestamps, steps = (p.list(name) for name in ("keys", "values", "timestamps", "steps"))
+    if not len(keys) == len(values) == len(timestamps) == len(steps):
+        raise TrackingError("keys, values, timestamps and steps must have the same length")
+    if len(keys) > MAX_METRICS:
+        raise TrackingError(f"at most {MAX_METRICS} metrics in one request, got {len(keys)}")
+    if not all(type(v) is float for v in values):
+        values = [_metric_value(v) for v in values]
+    # keys, timestamps and steps are checked by the store, as for every other write
+    store.log_batch(run_id, metrics=[Metric(*row) for row in zip(keys, values, timestamps, steps)])
+    return {}
+
+
+@_route("/metrics/history", "GET")
+def metric_history(store, p: Params) -> dict:
+    """Every value of one metric of a run, by step, as three columns."""
+    history = store.get_metric_history(p.str("run_id", True), p.str("metric_key", True))
+    values = [m.value for m in history]
+    if not all(map(math.isfinite, values)):
+        values = [json_number(v) for v in values]
+    return {"values": values, "timestamps": [m.timestamp for m in history], "steps": [m.step for m in history]}
 
 
 @_route("/runs/children", "GET")
@@ -111,6 +144,15 @@ def drop_cache_entries(store, p: Params) -> dict:
 
 
 # helpers -------------------------------------------------------------------------------
+
+def _metric_value(value: object) -> float:
+    """A number, or MLflow's "NaN", "Infinity", "-Infinity"."""
+    if type(value) in (float, int):
+        return float(value)
+    if isinstance(value, str) and value in _SPECIAL:
+        return _SPECIAL[value]
+    raise TrackingError(f"invalid metric value {value!r}: expected a number")
+
 
 def _bool(p: Params, name: str) -> bool:
     value = p.values.get(name, False)
