@@ -6,7 +6,9 @@ where every step was already up to date records nothing (nothing happened); as s
 step runs or is restored, the parent run is created and every selected step gets its child
 run, the up-to-date ones as cache hits pointing at the run that produced their outputs.
 
-A step's stdout and stderr are written straight into its run's artifacts while it runs.
+A step's stdout and stderr are written straight into its run's artifacts while it runs when
+those are a local folder; with a tracking server they are written under ``.flowml/logs/``
+and uploaded when the step ends.
 A heartbeat thread keeps the open runs' ``heartbeat_time`` fresh, so that a flowml killed
 with ``kill -9`` leaves runs that the next start (here or on another host) marks KILLED.
 
@@ -20,11 +22,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import socket
 import sys
 import threading
 
-from flowml.artifacts.local import LocalArtifactRepository, local_path
+from flowml.artifacts import repository
+from flowml.artifacts.local import LocalArtifactRepository
 from flowml.errors import FlowmlError, TrackingError
 from flowml.plan import Plan
 from flowml.runs import Listener, NodeResult, RunSummary, StepContext
@@ -66,7 +70,8 @@ class RunRecorder(Listener):
         self.parent_id: str | None = None
         self.children: dict[str, str] = {}  # node -> its run id
         self.open: set[str] = set()  # runs started and not yet ended (the heartbeat's list)
-        self.artifact_dirs: dict[str, str] = {}  # run id -> its artifacts folder
+        self.repos: dict = {}  # run id -> its artifact repository
+        self.staged_logs: dict[str, str] = {}  # run id -> local folder of logs to upload when it ends
         self.waiting: list[NodeResult] = []  # settled before anything happened; recorded if something does
         self.broken = False
         self._lock = threading.Lock()
@@ -78,8 +83,7 @@ class RunRecorder(Listener):
     def on_node_start(self, name: str, reasons: list[str]) -> StepContext:
         self._ensure_parent()
         run_id = self._child(name)
-        logs = os.path.join(self.artifact_dirs[run_id], "logs")
-        os.makedirs(logs, exist_ok=True)
+        logs = self._logs_folder(run_id)
         env = {"FLOWML_TRACKING_URI": self.uri, "FLOWML_RUN_ID": run_id, "FLOWML_EXPERIMENT_NAME": self.experiment}
         if self.uri.startswith(("http://", "https://")):  # MLflow's client speaks only to a server
             env.update(MLFLOW_TRACKING_URI=self.uri, MLFLOW_RUN_ID=run_id)
@@ -136,10 +140,21 @@ class RunRecorder(Listener):
         run = self.client.store.create_run(self.experiment_id, self.user, None, tags, name,
                                            _loggable("param", {k: str(v) for k, v in params.items()}), heartbeat=True)
         run_id = run.info.run_id
-        self.artifact_dirs[run_id] = local_path(run.info.artifact_uri)
+        self.repos[run_id] = repository(run.info.artifact_uri, self.uri)
         with self._lock:
             self.open.add(run_id)
         return run_id
+
+    def _logs_folder(self, run_id: str) -> str:
+        """Where a step's stdout and stderr go: into its artifacts if they are a local folder
+        (a reader sees them grow), else a staging folder uploaded when the step ends."""
+        repo = self.repos[run_id]
+        if isinstance(repo, LocalArtifactRepository):
+            folder = repo.path_of("logs")
+        else:
+            folder = self.staged_logs[run_id] = os.path.join(self.plan.root, ".flowml", "logs", run_id)
+        os.makedirs(folder, exist_ok=True)
+        return folder
 
     def _finish_child(self, result: NodeResult) -> None:
         if result.status == "skipped":
@@ -159,8 +174,11 @@ class RunRecorder(Listener):
         self.client.log_batch(run_id, metrics=_metrics(_loggable("metric", result.metrics)), tags=tags)
         if result.outputs:
             digests = {p: c.digest for p, c in result.outputs.items()}
-            LocalArtifactRepository(self.artifact_dirs[run_id]).write_bytes(
-                "outputs.json", json.dumps(digests, indent=2).encode())
+            self.repos[run_id].write_bytes("outputs.json", json.dumps(digests, indent=2).encode())
+        if run_id in self.staged_logs:  # uploaded, then dropped; kept on disk if the upload fails
+            staged = self.staged_logs.pop(run_id)
+            self.repos[run_id].log_artifacts(staged, "logs")
+            shutil.rmtree(staged, ignore_errors=True)
         self._end(run_id, _STATUS[result.status])
 
     def _finish_parent(self, summary: RunSummary) -> None:
@@ -175,8 +193,7 @@ class RunRecorder(Listener):
             document = summary.to_json()
             document["edges"] = [[up, name] for name, ups in self.plan.preds.items() for up in ups]
             document["runs"] = self.children
-            LocalArtifactRepository(self.artifact_dirs[self.parent_id]).write_bytes(
-                "pipeline.json", json.dumps(document, indent=2).encode())
+            self.repos[self.parent_id].write_bytes("pipeline.json", json.dumps(document, indent=2).encode())
             self._end(self.parent_id, _PIPELINE_STATUS[summary.status])
         except (FlowmlError, OSError) as exc:
             _warn(f"tracking could not record the end of the pipeline run: {exc}")
