@@ -78,6 +78,17 @@ class CacheIndex:
                 digests.update(files.values() if files is not None else [content["digest"]])
         return digests
 
+    @property
+    def remote(self) -> bool:
+        """Whether the index is a tracking server's: then outputs travel as run artifacts."""
+        return self.uri.startswith(("http://", "https://"))
+
+    def run_artifacts(self, run_id: str):
+        """The artifact repository of run ``run_id`` in the tracking store."""
+        from flowml.artifacts import repository
+
+        return repository(self.store.get_run(run_id).info.artifact_uri, self.uri)
+
     def drop_except(self, keep: set[str], dry_run: bool = False) -> int:
         """Delete the entries whose key is not in ``keep`` (only count them with ``dry_run``)."""
         return self.store.drop_cache_entries(keep, dry_run)

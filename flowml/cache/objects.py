@@ -54,6 +54,11 @@ class ObjectStore:
             _unlink(tmp)
             raise
 
+    def adopt(self, src: str, digest: str) -> None:
+        """Store a downloaded file that must hash to ``digest`` (else StoreError, nothing kept)."""
+        if self.put(src) != digest:
+            raise StoreError(f"a cache object fetched from the tracking server does not match its digest {digest}")
+
     def restore_file(self, digest: str, dest: str) -> None:
         """Write the object ``digest`` to ``dest`` atomically (a temp file beside it, then rename).
 

@@ -125,13 +125,43 @@ class ProjectCache:
 
         An output is fine when its content matches, restorable when the store holds it.
         """
-        present, restore, lost = {}, [], []
-        for path, want in entry.outputs.items():
-            have = present[path] = self.current(path)
-            if have is not None and have.digest == want.digest:
-                continue
-            (restore if self.objects.has_content(want) else lost).append(path)
-        return present, restore, lost
+        present = {path: self.current(path) for path in entry.outputs}
+        stale = [p for p, want in entry.outputs.items() if present[p] is None or present[p].digest != want.digest]
+        if any(not self.objects.has_content(entry.outputs[p]) for p in stale):
+            self.fetch(entry)  # from the tracking server, when the objects travel there
+        restore = [p for p in stale if self.objects.has_content(entry.outputs[p])]
+        return present, restore, [p for p in stale if p not in restore]
+
+    def fetch(self, entry: Entry) -> None:
+        """With a tracking server's index, download the objects of ``entry`` this store lacks
+        from the artifacts of the run that made them (see :meth:`publish`); each is checked
+        against its digest. Anything that cannot be fetched stays missing: the step runs."""
+        if not self.index.remote or not entry.run_id:
+            return
+        missing = {d for c in entry.outputs.values() for d in _digests_of(c) if not self.objects.has(d)}
+        if not missing:
+            return
+        import tempfile
+
+        from flowml.errors import FlowmlError
+
+        try:
+            repo = self.index.run_artifacts(entry.run_id)
+            with tempfile.TemporaryDirectory(dir=self.dir) as tmp:
+                for digest in sorted(missing):
+                    local = repo.download_artifacts(_object_path(digest), tmp)
+                    self.objects.adopt(local, digest)
+        except (FlowmlError, OSError):
+            return
+
+    def publish(self, entry: Entry) -> None:
+        """With a tracking server's index, upload the objects of ``entry`` as artifacts of the
+        run that made it (under ``flowml-objects/``), so another machine can restore them."""
+        if not self.index.remote or not entry.run_id:
+            return
+        repo = self.index.run_artifacts(entry.run_id)
+        for digest in sorted({d for c in entry.outputs.values() for d in _digests_of(c)}):
+            repo.log_artifact(self.objects.path(digest), _object_path(digest).rsplit("/", 1)[0])
 
     def restore(self, entry: Entry, paths: list[str], present: dict[str, Content | None]) -> None:
         """Copy ``paths`` of ``entry`` back from the object store.
@@ -199,8 +229,10 @@ class ProjectCache:
         return self.index.get(key)
 
     def record(self, pipeline: str, entry: Entry) -> None:
-        """Store a new entry in the shared index, then make it its node's state here (so an
-        entry recorded just before a crash is found again by key)."""
+        """Store a new entry in the shared index (its objects first, when they must travel),
+        then make it its node's state here (so an entry recorded just before a crash is
+        found again by key)."""
+        self.publish(entry)
         self.index.put(pipeline, entry)
         self.last_entries(pipeline)[entry.node] = entry
         with self.state.transaction():
@@ -244,6 +276,15 @@ def _ignore_in_git(folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
         with open(marker, "w", encoding="utf-8") as fh:
             fh.write("# written by flowml: everything here is a cache or a log\n*\n")
+
+
+def _digests_of(content: Content) -> list[str]:
+    return list(content.files.values()) if content.files is not None else [content.digest]
+
+
+def _object_path(digest: str) -> str:
+    """Where an object travels among a run's artifacts: its place in the object store."""
+    return f"flowml-objects/{digest[:2]}/{digest[2:]}"
 
 
 def _sub_digest(content: Content | None, sub: str) -> str | None:
