@@ -429,8 +429,10 @@ def _serve(store_uri, artifacts, host, port, workers, allowed_hosts, auth) -> No
 
     app()  # open (and migrate) the store once here, so that workers do not race to migrate it
     click.echo(f"flowml server on http://{host}:{port} (store {config.backend_store_uri})", err=True)
+    # h11, not httptools: httptools drops a raw "#..." from the request target before flowml
+    # sees it, so a path like "a#/../../x" would be served as "a" instead of being refused.
     uvicorn.run("flowml.server.main:app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, http="h11")
 
 
 @cli.command()

@@ -23,8 +23,9 @@ def mlflow_route(router: APIRouter, path: str, *methods: str) -> Callable[[Handl
             return JSONResponse(await run_in_threadpool(handler, request.app.state.store, params))
 
         endpoint.__name__ = handler.__name__
-        router.add_api_route(path, endpoint, methods=list(methods or ("POST",)), name=handler.__name__,
-                             summary=(handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else None)
+        summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else None
+        for method in methods or ("POST",):  # one route per method: stable, unique OpenAPI operation ids
+            router.add_api_route(path, endpoint, methods=[method], name=handler.__name__, summary=summary)
         return handler
 
     return register
