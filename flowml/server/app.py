@@ -27,6 +27,7 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
                   description="MLflow's tracking REST API, its artifact proxy, and flowml's cache index.")
     app.state.config = config
     app.state.store = store or SqlStore(config.backend_store_uri, ARTIFACTS_SCHEME)
+    app.state.store.local_writers = False  # runs come from remote clients: only heartbeats tell if they live
     errors.install(app)
     app.include_router(flowml_routes, prefix="/api/2.0/flowml", tags=["flowml"])
     for prefix in API_PREFIXES:

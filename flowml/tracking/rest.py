@@ -36,8 +36,10 @@ make it as slow as the network. So metrics logged without params or tags (``log_
 (a background thread), before any other call that touches the run (so reads see every value,
 and the run's end, ``update_run_info``, comes after its metrics), before calls that touch
 many runs (searches), on :meth:`RestStore.flush` and :meth:`RestStore.close`, and at
-interpreter exit. Params and tags are sent at once: their errors (a param logged again with
-another value) surface at the call.
+interpreter exit (a server out of reach then delays the exit by the retries, about 6 s, and
+a warning says how many metrics were lost). A forked child starts with an empty buffer: the
+parent sends its own. Params and tags are sent at once: their errors (a param logged again
+with another value) surface at the call.
 
 The trade-off: an error the server finds in buffered metrics (the run was deleted, or does
 not exist) surfaces later than the call that logged them, at the flush: raised by the call
@@ -129,6 +131,15 @@ class RestStore:
         self._checked_keys: set[str] = set()
         self._columns = True  # the server has flowml's columnar metric routes (else: MLflow's)
         atexit.register(_flush_at_exit, weakref.ref(self))
+        _STORES.add(self)
+
+    def _start_afresh(self) -> None:
+        """In a forked child: the parent's buffered metrics are the parent's to send (sending
+        them here too would log them twice), its connections and threads are not ours."""
+        self._http, self._timer = None, None
+        self._http_lock, self._lock, self._flushing = threading.Lock(), threading.Lock(), threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._pending, self._count, self._oldest, self._sending, self._failures = {}, 0, None, False, {}
 
     def __repr__(self) -> str:
         return f"RestStore({self.url!r})"
@@ -322,10 +333,10 @@ class RestStore:
     def mark_orphans(self, stale_after_ms: int = 10 * 60 * 1000) -> list[str]:
         """Mark as KILLED the RUNNING runs whose writer is gone; returns their ids.
 
-        The server runs its store's sweep. Through a server only the heartbeat part is
-        meaningful: the pid part looks at the server's host, where no client runs, so a run
-        created through the server by a script (no heartbeat) whose process died stays
-        RUNNING; pipeline runs beat, and are marked once their beat is ``stale_after_ms`` old.
+        The server runs its store's sweep (see ``flowml.server.routes.flowml``): runs created
+        through a server carry the server's process, not the client's, so only heartbeats
+        (pipeline runs send them) find a remote writer dead, and a restarted server takes the
+        RUNNING runs created by its previous process for orphans.
         """
         self.flush()
         return list(self._post("/runs/mark-orphans", {"stale_after_ms": int(stale_after_ms)},
@@ -572,6 +583,17 @@ class RestStore:
             failure = self._failures.pop(run_id, None)
         if failure is not None:
             raise failure
+
+
+_STORES: "weakref.WeakSet[RestStore]" = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for store in list(_STORES):
+        store._start_afresh()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _flush_at_exit(ref: "weakref.ref[RestStore]") -> None:

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,19 +30,6 @@ from flowml.tracking.entities import CacheRecord, Metric, RunStatus, ViewType, n
 from flowml.tracking.rest import BATCH_LIMITS, RestStore
 
 
-def _helpers():
-    """tests/server/conftest.py as a module (``import conftest`` may find another conftest)."""
-    import importlib.util
-
-    name = "flowml_server_test_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-Server, free_port, start_server = (getattr(_helpers(), name) for name in ("Server", "free_port", "start_server"))
 sys.path.append(str(Path(__file__).parents[1] / "tracking"))  # appended: it shadows nothing
 import test_store as sql_store_tests  # noqa: E402  (tests/tracking/test_store.py, assertions rewritten by pytest)
 
@@ -81,18 +69,24 @@ def test_the_reused_store_tests_exist():
 
 # fixtures ------------------------------------------------------------------------------
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(request, tmp_path_factory):
+def backend(request, tmp_path_factory, server_factory):
     """A server on SQLite, or on a PostgreSQL database of this module's own."""
     folder = tmp_path_factory.mktemp("rest-" + request.param)
     if request.param == "sqlite":
-        running = start_server(folder)
+        running = server_factory(folder)
         yield running
     else:
         import pg  # tests/pg.py, on sys.path once postgres_url is set up
 
         with pg.fresh_database(request.getfixturevalue("postgres_url"), "rest") as url:
-            running = start_server(folder, url)
+            running = server_factory(folder, url)
             yield running
             running.stop()
     running.stop()
@@ -123,8 +117,8 @@ def client(backend, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def sqlite_server(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("rest-extra"))
+def sqlite_server(tmp_path_factory, server_factory):
+    running = server_factory(tmp_path_factory.mktemp("rest-extra"))
     yield running
     running.stop()
 
@@ -278,6 +272,10 @@ def test_flowml_routes_answer_bad_input_with_mlflow_errors(sqlite_server):
                                                               "timestamps": [1], "steps": [0]}),
                                ("POST", "/runs/log-metrics", {"run_id": "r", "keys": ["a"], "values": [True],
                                                               "timestamps": [1], "steps": [0]}),
+                               ("POST", "/runs/log-metrics", {"run_id": "r", "keys": [["a"]], "values": [1.0],
+                                                              "timestamps": [1], "steps": [0]}),
+                               ("POST", "/runs/log-metrics", {"run_id": "r", "keys": ["a"], "values": [1.0],
+                                                              "timestamps": ["x"], "steps": [0]}),
                                ("GET", "/runs/children", None)]:
         reply = httpx.request(method, api + path, json=body)
         assert reply.status_code == 400 and reply.json()["error_code"] == INVALID, (path, reply.text)
@@ -408,18 +406,24 @@ def test_the_default_retries_give_up_within_ten_seconds():
 
 
 def _start_on(port: int, folder: Path, store_uri: str) -> subprocess.Popen:
+    """``flowml server`` on a given port (``server_factory`` picks its own), in its own process group."""
     log = open(folder / "server.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "flowml", "server", "--port", str(port), "--backend-store-uri",
                              store_uri, "--artifacts-destination", str(folder / "artifacts")],
                             cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
 def test_a_server_restarted_mid_way_is_waited_for(tmp_path):
     port = free_port()
     store_uri = f"sqlite:///{tmp_path / 'server.db'}"
-    server = Server(f"http://127.0.0.1:{port}", store_uri, tmp_path / "artifacts", _start_on(port, tmp_path, store_uri),
-                    tmp_path / "server.log")
-    store = RestStore(server.url)  # the defaults: about 6 s of retries
+    procs = [_start_on(port, tmp_path, store_uri)]
+    store = RestStore(f"http://127.0.0.1:{port}")  # the defaults: about 6 s of retries
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -427,11 +431,11 @@ def test_a_server_restarted_mid_way_is_waited_for(tmp_path):
                 exp_id = store.create_experiment("restart")
                 break
             except StoreError:
-                assert time.monotonic() < deadline, server.log.read_text()
+                assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
         run_id = store.create_run(exp_id).info.run_id
         store.log_metric(run_id, Metric("m", 1.0, 1, 0))
-        server.stop()
-        restarted = threading.Timer(1.0, lambda: setattr(server, "process", _start_on(port, tmp_path, store_uri)))
+        _stop(procs[0])
+        restarted = threading.Timer(1.0, lambda: procs.append(_start_on(port, tmp_path, store_uri)))
         restarted.start()
         start = time.monotonic()
         store.log_metric(run_id, Metric("m", 2.0, 1, 1))
@@ -443,7 +447,8 @@ def test_a_server_restarted_mid_way_is_waited_for(tmp_path):
         assert [m.value for m in store.get_metric_history(run_id, "m")] == [1.0, 2.0]
     finally:
         store.close()
-        server.stop()
+        for proc in procs:
+            _stop(proc)
 
 
 class _Scripted(http.server.BaseHTTPRequestHandler):
@@ -641,8 +646,8 @@ def test_the_cli_reads_runs_through_the_server(backend, project):
     assert res.code == 1 and "cannot be reached" in res.err and "Traceback" not in res.err
 
 
-def test_a_server_killed_while_a_script_logs_is_a_store_error_not_a_hang(tmp_path):
-    server = start_server(tmp_path / "srv")
+def test_a_server_killed_while_a_script_logs_is_a_store_error_not_a_hang(tmp_path, server_factory):
+    server = server_factory(tmp_path / "srv")
     store = RestStore(server.url, max_retries=2, backoff=0.05, timeout=5)
     try:
         run_id = store.create_run("0").info.run_id
@@ -655,3 +660,32 @@ def test_a_server_killed_while_a_script_logs_is_a_store_error_not_a_hang(tmp_pat
     finally:
         store.close()
         server.stop()
+
+
+FORK = """
+import os, sys
+from flowml.tracking.entities import Metric
+from flowml.tracking.rest import RestStore
+store = RestStore(sys.argv[1])
+run_id = store.create_run("0").info.run_id
+store.log_metric(run_id, Metric("m", 1.0, 1, 0))  # buffered in the parent
+pid = os.fork()
+if pid == 0:  # the child logs its own and exits normally: atexit must not send the parent's again
+    store.log_metric(run_id, Metric("m", 2.0, 1, 1))
+    sys.exit(0)
+os.waitpid(pid, 0)
+store.flush()
+print(run_id)
+"""
+
+
+def test_a_forked_child_does_not_send_its_parents_buffer_again(backend, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", FORK, backend.url], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    store = RestStore(backend.url)
+    try:
+        history = store.get_metric_history(proc.stdout.strip(), "m")
+        assert sorted((m.step, m.value) for m in history) == [(0, 1.0), (1, 2.0)]
+    finally:
+        store.close()

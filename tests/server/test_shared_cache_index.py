@@ -2,16 +2,14 @@
 ``FLOWML_TRACKING_URI=http://...`` records its parent and child runs on the server and its cache
 entries in the server's index, where every machine pointing at the server finds them.
 
-On SQLite and on PostgreSQL as the server's store. What is not there yet: step outputs and
-logs travelling as artifacts through the server's proxy (the client side of the artifact
-proxy), so a second clone cannot restore outputs it never made; the last test says so.
+On SQLite and on PostgreSQL as the server's store. Each test's pipeline has code of its own
+(a token in its scripts), so that its cache keys are its own on the module's server.
+test_shared_cache.py has more on a second clone restoring outputs from the server.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,18 +19,6 @@ from flowml.cache.hashing import Content
 from flowml.cache.index import CacheIndex, Entry
 from flowml.tracking.rest import RestStore
 
-
-def _helpers():
-    """tests/server/conftest.py as a module (``import conftest`` may find another conftest)."""
-    name = "flowml_server_test_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-start_server = _helpers().start_server
 
 PIPELINE = """\
     name: {name}
@@ -62,16 +48,16 @@ json.dump({"rmse": int(depth) * alpha}, open(f"metrics-{depth}.json", "w"))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(request, tmp_path_factory):
+def backend(request, tmp_path_factory, server_factory):
     folder = tmp_path_factory.mktemp("cache-" + request.param)
     if request.param == "sqlite":
-        running = start_server(folder)
+        running = server_factory(folder)
         yield running
     else:
         import pg  # tests/pg.py, on sys.path once postgres_url is set up
 
         with pg.fresh_database(request.getfixturevalue("postgres_url"), "cache") as url:
-            running = start_server(folder, url)
+            running = server_factory(folder, url)
             yield running
             running.stop()
     running.stop()
@@ -84,18 +70,19 @@ def remote(backend):
     store.close()
 
 
-def make_project(project_class, root: Path, name: str):
+def make_project(project_class, root: Path, token: str):
+    """The pipeline, with ``token`` in its name and in its scripts (so in its cache keys)."""
     project = project_class(root)
-    project.pipeline(PIPELINE.format(name=name))
-    project.write("prepare.py", PREPARE)
-    project.write("train.py", TRAIN)
+    project.pipeline(PIPELINE.format(name=f"wine-{token}"))
+    project.write("prepare.py", f"# {token}\n{PREPARE}")
+    project.write("train.py", f"# {token}\n{TRAIN}")
     project.write("raw.txt", "grapes\n")
     return project
 
 
 @pytest.fixture
 def wine(project_class, tmp_path):
-    return make_project(project_class, tmp_path / "clone-a", f"wine-{uuid.uuid4().hex[:8]}")
+    return make_project(project_class, tmp_path / "clone-a", uuid.uuid4().hex[:8])
 
 
 def run(project, backend, *args):
@@ -178,12 +165,13 @@ def test_gc_works_against_a_shared_index_and_refuses_to_drop_entries_there(wine,
     assert res.code == 1 and "shared" in res.err
 
 
-@pytest.mark.xfail(strict=True, reason="step outputs and logs do not travel as artifacts through the server yet "
-                                       "(the client of the artifact proxy, issue 4 section 3)")
-def test_a_second_clone_gets_cache_hits_and_outputs_from_the_server(wine, backend, project_class, tmp_path):
+def test_a_second_clone_gets_cache_hits_and_outputs_from_the_server(wine, backend, remote, project_class, tmp_path):
     first = run(wine, backend)
-    clone = make_project(project_class, tmp_path / "clone-b", first["pipeline"])
+    token = first["pipeline"].split("-", 1)[1]
+    clone = make_project(project_class, tmp_path / "clone-b", token)
     second = run(clone, backend)
     assert not list(wine.root.glob("mlflow-artifacts*"))  # artifacts went to the server, not to a local folder
     assert {s["status"] for s in second["steps"]} == {"cached"}
     assert (clone.root / "model-4.txt").read_text() == "4"
+    hit = remote.get_run(second["by_name"]["train[depth=4]"]["run_id"])
+    assert hit.data.tags["flowml.cache_source_run"] == first["by_name"]["train[depth=4]"]["run_id"]

@@ -13,9 +13,14 @@
 
 ``runs/mark-orphans`` runs the store's sweep on the server, which marks a RUNNING run KILLED
 when its heartbeat is stale or when its recorded process is gone from the host it was created
-on. Runs created through the server record the server's host and process, not the client's:
-the server cannot see a client's processes, so only heartbeats (which pipeline runs send) find
-a remote writer dead; a script's run whose process died stays RUNNING until ended.
+on. Runs created through the server record the server's host and process, not the client's.
+Two limits follow: the server cannot see a client's processes, so only heartbeats (which
+pipeline runs send) find a remote writer dead, and a script's run whose process died stays
+RUNNING until ended; and once the server process is restarted, the RUNNING runs created
+through the previous one look orphaned, and the next sweep (the first run a script or a
+pipeline starts) marks them KILLED while their writers live on (their own end sets the final
+status again). Lifting both needs the store to record the client's host and pid (or none)
+for runs created through the server.
 """
 
 from __future__ import annotations
@@ -58,9 +63,11 @@ def log_metrics(store, p: Params) -> dict:
         raise TrackingError("keys, values, timestamps and steps must have the same length")
     if len(keys) > MAX_METRICS:
         raise TrackingError(f"at most {MAX_METRICS} metrics in one request, got {len(keys)}")
+    if not all(type(k) is str for k in keys):
+        raise TrackingError("invalid value for parameter 'keys': expected a list of strings")
     if not all(type(v) is float for v in values):
         values = [_metric_value(v) for v in values]
-    # keys, timestamps and steps are checked by the store, as for every other write
+    # the keys' names, the timestamps and the steps are checked by the store, as for every other write
     store.log_batch(run_id, metrics=[Metric(*row) for row in zip(keys, values, timestamps, steps)])
     return {}
 

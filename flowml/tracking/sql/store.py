@@ -46,8 +46,18 @@ class SqlStore(LoggedModelStore, TokenStore):
         self.dialect = self.engine.dialect.name
         self._ensure_default_experiment()
 
+    # Whether the processes calling this store write the runs they create (a script, flowml run),
+    # so their host and pid identify a run's writer. A server sets it False: its callers are
+    # remote, and its own pid says nothing about whether they are alive.
+    local_writers = True
+
     def close(self) -> None:
         self.engine.dispose()
+
+    def _writer(self) -> dict:
+        if not self.local_writers:
+            return {"host": None, "pid": None}
+        return {"host": socket.gethostname(), "pid": os.getpid()}
 
     # experiments ---------------------------------------------------------------------
 
@@ -225,7 +235,7 @@ class SqlStore(LoggedModelStore, TokenStore):
             conn.execute(insert(t.runs).values(
                 run_id=run_id, experiment_id=exp.experiment_id, run_name=name, user_id=user_id or "",
                 status=RunStatus.RUNNING, start_time=start, end_time=None, artifact_uri=artifact_uri,
-                lifecycle_stage=LifecycleStage.ACTIVE, host=socket.gethostname(), pid=os.getpid(),
+                lifecycle_stage=LifecycleStage.ACTIVE, **self._writer(),
                 heartbeat_time=start if heartbeat else None))
             conn.execute(insert(t.tags), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
             if params:
@@ -252,7 +262,7 @@ class SqlStore(LoggedModelStore, TokenStore):
                 raise TrackingError(f"invalid run status '{status}'; expected one of {', '.join(RunStatus.ALL)}")
             values["status"] = status
             if status == RunStatus.RUNNING:
-                values.update(host=socket.gethostname(), pid=os.getpid(), heartbeat_time=None)
+                values.update(**self._writer(), heartbeat_time=None)
         if end_time is not None:
             values["end_time"] = check.int64("end_time", end_time)
         with writing(self.engine) as conn:
