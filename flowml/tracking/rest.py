@@ -77,7 +77,6 @@ BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100, "total": 1000}  # M
 FLUSH_AT = 1000  # buffered metrics that trigger a flush
 FLUSH_AFTER_S = 1.0  # the longest a buffered metric waits
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
-_INT64 = (-(2 ** 63), 2 ** 63)
 
 
 class _Busy(Exception):
@@ -374,23 +373,9 @@ class RestStore:
             self._post("/runs/log-batch", body)
 
     def _metric_rows(self, metrics: Iterable[Metric]) -> list[tuple]:
-        """Metrics checked as the SQL store checks them: ``(key, value, timestamp, step)``
-        with a float value, so that a bad one fails at the call, never at the flush."""
-        rows = []
-        keys = self._checked_keys
-        low, high = _INT64
-        for m in metrics:
-            key, value, timestamp, step = m.key, m.value, m.timestamp, m.step
-            if key not in keys:
-                keys.add(check.check_key("metric", key))
-            if type(value) is not float:
-                value = float(value) if type(value) is int else check.metric_value(key, value)
-            if type(timestamp) is not int or not low <= timestamp < high:
-                timestamp = check.int64("timestamp", timestamp)
-            if type(step) is not int or not low <= step < high:
-                step = check.int64("step", step)
-            rows.append((key, value, timestamp, step))
-        return rows
+        """Metrics checked as the SQL store checks them, so that a bad one fails at the call,
+        never at the flush."""
+        return check.metric_rows(metrics, self._checked_keys)
 
     def _log_metrics(self, run_id: str, rows: list[tuple]) -> None:
         """Send at most 1,000 checked metrics of a run: as columns through flowml's route (a

@@ -84,3 +84,29 @@ def experiment_name(name: object) -> str:
     if len(name) > MAX_EXPERIMENT_NAME:
         raise TrackingError(f"experiment name is longer than {MAX_EXPERIMENT_NAME} characters")
     return name
+
+
+_INT64 = (-(2 ** 63), 2 ** 63)
+
+
+def metric_rows(metrics, seen_keys: set[str]) -> list[tuple[str, float, int, int]]:
+    """Metrics checked as ``(key, value, timestamp, step)`` with a float value.
+
+    Keys already in ``seen_keys`` are not checked again (and new ones are added), and plain
+    floats and ints skip the general checks: a batch of a thousand values of a few keys
+    must not cost a thousand regex matches.
+    """
+    rows = []
+    low, high = _INT64
+    for m in metrics:
+        key, value, timestamp, step = m.key, m.value, m.timestamp, m.step
+        if key not in seen_keys:
+            seen_keys.add(check_key("metric", key))
+        if type(value) is not float:
+            value = float(value) if type(value) is int else metric_value(key, value)
+        if type(timestamp) is not int or not low <= timestamp < high:
+            timestamp = int64("timestamp", timestamp)
+        if type(step) is not int or not low <= step < high:
+            step = int64("step", step)
+        rows.append((key, value, timestamp, step))
+    return rows

@@ -75,23 +75,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(request, tmp_path_factory, server_factory):
-    """A server on SQLite, or on a PostgreSQL database of this module's own."""
-    folder = tmp_path_factory.mktemp("rest-" + request.param)
-    if request.param == "sqlite":
-        running = server_factory(folder)
-        yield running
-    else:
-        import pg  # tests/pg.py, on sys.path once postgres_url is set up
-
-        with pg.fresh_database(request.getfixturevalue("postgres_url"), "rest") as url:
-            running = server_factory(folder, url)
-            yield running
-            running.stop()
-    running.stop()
-
-
 @pytest.fixture
 def store(backend):
     opened = RestStore(backend.url)

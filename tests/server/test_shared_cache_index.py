@@ -47,22 +47,6 @@ json.dump({"rmse": int(depth) * alpha}, open(f"metrics-{depth}.json", "w"))
 """
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(request, tmp_path_factory, server_factory):
-    folder = tmp_path_factory.mktemp("cache-" + request.param)
-    if request.param == "sqlite":
-        running = server_factory(folder)
-        yield running
-    else:
-        import pg  # tests/pg.py, on sys.path once postgres_url is set up
-
-        with pg.fresh_database(request.getfixturevalue("postgres_url"), "cache") as url:
-            running = server_factory(folder, url)
-            yield running
-            running.stop()
-    running.stop()
-
-
 @pytest.fixture
 def remote(backend):
     store = RestStore(backend.url)

@@ -534,30 +534,12 @@ def _chunks(items: Sequence, size: int = 500) -> Iterable[Sequence]:
 
 
 _METRIC_COLUMNS = ("run_id", "key", "value", "timestamp", "step")
-_INT64 = (-(2 ** 63), 2 ** 63)
 
 
 def _metric_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple]:
-    """Checked rows ``(run_id, key, value, timestamp, step)``; NaN becomes NULL.
-
-    Each distinct key is checked once, and plain floats and ints skip the general checks:
-    a batch of a thousand values of a few keys must not cost a thousand regex matches.
-    """
-    rows = []
-    keys: set[str] = set()
-    low, high = _INT64
-    for m in metrics:
-        key, value, timestamp, step = m.key, m.value, m.timestamp, m.step
-        if key not in keys:
-            keys.add(check.check_key("metric", key))
-        if type(value) is not float:
-            value = float(value) if type(value) is int else check.metric_value(key, value)
-        if type(timestamp) is not int or not low <= timestamp < high:
-            timestamp = check.int64("timestamp", timestamp)
-        if type(step) is not int or not low <= step < high:
-            step = check.int64("step", step)
-        rows.append((run_id, key, None if value != value else value, timestamp, step))
-    return rows
+    """Checked rows ``(run_id, key, value, timestamp, step)``; NaN becomes NULL."""
+    return [(run_id, key, None if value != value else value, ts, step)
+            for key, value, ts, step in check.metric_rows(metrics, set())]
 
 
 @functools.lru_cache(maxsize=None)
