@@ -189,14 +189,16 @@ def log_batch(store, p: Params) -> dict:
 
 @_route("/runs/log-inputs")
 def log_inputs(store, p: Params) -> dict:
-    """Accept dataset and model inputs; flowml records datasets as ``mlflow.log-inputs`` tags later."""
+    """Accept a run's dataset and model inputs (checked against the run, not stored yet), so that
+    MLflow's client, which sends them from ``log_input`` and ``log_model``, does not fail."""
     store.get_run(_run_id(p))
     return {}
 
 
 @_route("/runs/outputs")
 def log_outputs(store, p: Params) -> dict:
-    """Accept a run's model outputs (MLflow 3's logged models link)."""
+    """Accept a run's model outputs (MLflow 3's link from a run to its logged models; checked
+    against the run, not stored yet: a logged model already names its source run)."""
     store.get_run(_run_id(p))
     return {}
 
