@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import threading
 import time
 import uuid
 from typing import Iterator
@@ -59,6 +60,29 @@ def _server_of(tracking_uri: str, uri: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
+_CLIENTS: dict[tuple, object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _shared_client(base: str, headers: dict[str, str], timeout: float):
+    """One ``httpx.Client`` per server, headers and timeout, for the whole process: a pipeline
+    opens a repository per run, and a client each would leak a connection pool each."""
+    import httpx
+
+    key = (base, tuple(sorted(headers.items())), timeout)
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = httpx.Client(timeout=httpx.Timeout(timeout, connect=10), headers=headers)
+        return client
+
+
+def _same_server(base: str, tracking_uri: str) -> bool:
+    """Whether ``base`` is the tracking server: same scheme, host and port."""
+    ours, theirs = urlsplit(base), urlsplit(tracking_uri)
+    return bool(theirs.netloc) and (ours.scheme, ours.netloc.lower()) == (theirs.scheme.lower(), theirs.netloc.lower())
+
+
 class HttpArtifactRepository:
     """The artifacts of one run (or any folder) behind a server's proxy; ``client``: an
     ``httpx.Client`` to share connections (default: one of its own)."""
@@ -70,9 +94,11 @@ class HttpArtifactRepository:
         self.base, self.root = split_uri(artifact_uri, tracking_uri)
         headers = {}
         token = os.environ.get("FLOWML_TRACKING_TOKEN") or os.environ.get("MLFLOW_TRACKING_TOKEN")
-        if token:
+        if token and _same_server(self.base, tracking_uri or os.environ.get("FLOWML_TRACKING_URI") or ""):
+            # only to the tracking server itself: an artifact URI naming another host (a run
+            # made elsewhere, a shared cache entry) must not take the token there
             headers["Authorization"] = f"Bearer {token}"
-        self.client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=10), headers=headers)
+        self.client = client or _shared_client(self.base, headers, timeout)
 
     # writing --------------------------------------------------------------------------------
 

@@ -151,17 +151,26 @@ class ProjectCache:
                 for digest in sorted(missing):
                     local = repo.download_artifacts(_object_path(digest), tmp)
                     self.objects.adopt(local, digest)
-        except (FlowmlError, OSError):
+        except (FlowmlError, OSError, ValueError):  # ValueError: a reply that is not what we asked for
             return
 
     def publish(self, entry: Entry) -> None:
         """With a tracking server's index, upload the objects of ``entry`` as artifacts of the
-        run that made it (under ``flowml-objects/``), so another machine can restore them."""
+        run that made it (under ``flowml-objects/``), so another machine can restore them.
+        A failed upload only warns: the step succeeded, and other machines will run it."""
         if not self.index.remote or not entry.run_id:
             return
-        repo = self.index.run_artifacts(entry.run_id)
-        for digest in sorted({d for c in entry.outputs.values() for d in _digests_of(c)}):
-            repo.log_artifact(self.objects.path(digest), _object_path(digest).rsplit("/", 1)[0])
+        from flowml.errors import FlowmlError
+
+        try:
+            repo = self.index.run_artifacts(entry.run_id)
+            for digest in sorted({d for c in entry.outputs.values() for d in _digests_of(c)}):
+                repo.log_artifact(self.objects.path(digest), _object_path(digest).rsplit("/", 1)[0])
+        except (FlowmlError, OSError, ValueError) as exc:
+            import sys
+
+            print(f"warning: {entry.node}'s outputs were not uploaded to the tracking server ({exc}); "
+                  "other machines will run it", file=sys.stderr, flush=True)
 
     def restore(self, entry: Entry, paths: list[str], present: dict[str, Content | None]) -> None:
         """Copy ``paths`` of ``entry`` back from the object store.

@@ -26,13 +26,13 @@ class Params:
         if request.method in ("GET", "DELETE") and not request.headers.get("content-length", "0").strip("0"):
             query = request.query_params
             return cls({**dict(query), **path}, {k: query.getlist(k) for k in query.keys()})
-        raw = await request.body()
+        raw = await _read_capped(request, request.app.state.config.max_body_bytes)
         if not raw.strip():
             return cls(path)
         try:
             body = json.loads(raw)
-        except ValueError as exc:
-            raise TrackingError(f"malformed JSON body: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise TrackingError(f"malformed JSON body: {str(exc)[:200]}") from None
         if not isinstance(body, dict):
             raise TrackingError("the request body must be a JSON object")
         return cls({**body, **path})
@@ -63,7 +63,7 @@ class Params:
             raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected an integer")
         try:
             number = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected an integer") from None
         if isinstance(value, float) and not value.is_integer():
             raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected an integer")
@@ -80,6 +80,13 @@ class Params:
             return float(value)
         except (TypeError, ValueError):
             raise TrackingError(f"invalid value {value!r} for parameter '{name}': expected a number") from None
+
+    def strings(self, name: str) -> list[str]:
+        """A list of strings (``order_by``, ``experiment_ids``)."""
+        values = self.list(name)
+        if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+            raise TrackingError(f"invalid value for parameter '{name}': expected a list of strings")
+        return [str(v) for v in values]
 
     def list(self, name: str) -> list:
         """A repeated GET parameter, or a JSON array."""
@@ -100,3 +107,19 @@ class Params:
                 raise TrackingError(f"invalid entry {item!r} in '{name}': expected {{\"key\": ..., \"value\": ...}}")
             out[item["key"]] = "" if item.get("value") is None else item["value"]
         return out
+
+
+class BodyTooLarge(TrackingError):
+    """A JSON body over the server's limit (HTTP 413)."""
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, read as it arrives and refused past ``limit`` bytes: a chunked request has no
+    Content-Length for the middleware to check, so the count is kept here."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body over the limit of {limit} bytes", "REQUEST_TOO_LARGE")
+        chunks.append(chunk)
+    return b"".join(chunks)

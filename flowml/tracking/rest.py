@@ -181,11 +181,12 @@ class RestStore:
             return reply
 
         def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, _Busy):
+            # 429 and 5xx: the server's transaction was rolled back, so trying again is safe.
+            # A transport error after the request left may mean it was done: only a read is
+            # repeated then, never a write (a metric must not be logged twice).
+            if isinstance(exc, _Busy) or isinstance(exc, _UNSENT):
                 return True
-            if isinstance(exc, httpx.ReadTimeout):
-                return method == "GET"  # a POST that timed out may have been done: not twice
-            return isinstance(exc, httpx.TransportError)
+            return method == "GET" and isinstance(exc, httpx.TransportError)
 
         try:
             reply = Retrying(stop=stop_after_attempt(self.max_retries + 1), wait=self._wait,
@@ -195,8 +196,9 @@ class RestStore:
             raise StoreError(f"tracking server {self.url} failed (HTTP {exc.reply.status_code}"
                              f"{self._after()}): {message}") from None
         except httpx.TransportError as exc:
-            raise StoreError(f"tracking server {self.url} cannot be reached{self._after()}: "
-                             f"{type(exc).__name__}: {exc or 'no detail'}") from None
+            error = NotSent if isinstance(exc, _UNSENT) else StoreError
+            raise error(f"tracking server {self.url} cannot be reached{self._after()}: "
+                        f"{type(exc).__name__}: {exc or 'no detail'}") from None
         if reply.status_code >= 400:
             code, message = _error(reply)
             if code is None:
@@ -307,8 +309,10 @@ class RestStore:
 
     def update_run_info(self, run_id: str, status: str | None = None, end_time: int | None = None,
                         run_name: str | None = None) -> RunInfo:
-        """Change a run's status, end time or name, after its buffered metrics are sent."""
-        self._settle(run_id)
+        """Change a run's status, end time or name, after its buffered metrics are sent; a failure
+        of those metrics is raised only once the run's end is recorded (else it stays RUNNING)."""
+        if self._pending or self._sending:
+            self.flush(run_id)
         body: dict = {"run_id": run_id}
         if status is not None:
             body["status"] = status
@@ -316,7 +320,10 @@ class RestStore:
             body["end_time"] = check.int64("end_time", end_time)
         if run_name:
             body["run_name"] = run_name
-        return _run_info(self._post("/runs/update", body)["run_info"])
+        try:
+            return _run_info(self._post("/runs/update", body)["run_info"])
+        finally:
+            self._raise_failure(run_id)  # after the update, so a failure never leaves the run RUNNING
 
     def delete_run(self, run_id: str) -> None:
         self._settle(run_id)
@@ -541,9 +548,15 @@ class RestStore:
                             f"{exc} ({len(rows) - start} buffered metrics of run {rid} were not logged)",
                             exc.error_code))
                     break
-                except StoreError:
+                except NotSent:
                     self._requeue({rid: rows[start:], **{r: taken[r] for r in runs[position + 1:]}})
                     raise
+                except StoreError as exc:  # the batch may have been logged: never send it twice
+                    with self._lock:
+                        self._failures.setdefault(rid, TrackingError(
+                            f"{exc} ({len(rows) - start} buffered metrics of run {rid} may not have been logged)",
+                            "TEMPORARILY_UNAVAILABLE"))
+                    break
 
     def _requeue(self, unsent: dict[str, list[tuple]]) -> None:
         """Put back metrics that could not be sent, before any logged since."""
@@ -571,6 +584,12 @@ class RestStore:
 
 
 _STORES: "weakref.WeakSet[RestStore]" = weakref.WeakSet()
+# Transport failures that happen before a request leaves: it is certainly not done.
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class NotSent(StoreError):
+    """The server could not be reached: the request was certainly not carried out."""
 
 
 def _after_fork() -> None:

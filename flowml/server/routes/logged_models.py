@@ -28,7 +28,7 @@ def create_logged_model(store, p: Params) -> dict:
 @_route("/logged-models/search", "POST")
 def search_logged_models(store, p: Params) -> dict:
     """Logged models of some experiments, newest first."""
-    models, token = store.search_logged_models([str(e) for e in p.list("experiment_ids")], p.str("filter") or "",
+    models, token = store.search_logged_models(p.strings("experiment_ids"), p.str("filter") or "",
                                                p.int("max_results", default=100), p.str("page_token"))
     reply: dict = {"models": [m.to_dict() for m in models]}
     if token:
@@ -65,7 +65,7 @@ def set_logged_model_tags(store, p: Params) -> dict:
     return {}
 
 
-@_route("/logged-models/{model_id}/tags/{tag_key}", "DELETE")
+@_route("/logged-models/{model_id}/tags/{tag_key:path}", "DELETE")
 def delete_logged_model_tag(store, p: Params) -> dict:
     """Remove a tag from a logged model."""
     store.delete_logged_model_tag(p.str("model_id", True), p.str("tag_key", True))

@@ -48,7 +48,7 @@ def get_experiment_by_name(store, p: Params) -> dict:
 def search_experiments(store, p: Params) -> dict:
     """Experiments matching a filter, one page at a time."""
     found, token = store.search_experiments(_view_type(p, "view_type"), p.int("max_results", default=1000),
-                                            p.str("filter") or "", p.list("order_by"), p.str("page_token"))
+                                            p.str("filter") or "", p.strings("order_by"), p.str("page_token"))
     reply: dict = {"experiments": [e.to_dict() for e in found]}
     if token:
         reply["next_page_token"] = token
@@ -135,9 +135,9 @@ def restore_run(store, p: Params) -> dict:
 @_route("/runs/search", "POST", "GET")
 def search_runs(store, p: Params) -> dict:
     """Runs matching MLflow's filter grammar, ordered, one page at a time."""
-    runs, token = store.search_runs([str(e) for e in p.list("experiment_ids")], p.str("filter") or "",
+    runs, token = store.search_runs(p.strings("experiment_ids"), p.str("filter") or "",
                                     _view_type(p, "run_view_type"), p.int("max_results", default=1000),
-                                    p.list("order_by"), p.str("page_token"))
+                                    p.strings("order_by"), p.str("page_token"))
     reply: dict = {"runs": [r.to_dict() for r in runs]}
     if token:
         reply["next_page_token"] = token

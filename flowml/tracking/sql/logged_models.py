@@ -19,7 +19,7 @@ NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 
 
 class LoggedModelStore:
-    """Needs ``self.engine`` and ``self._experiment_row`` (from :class:`SqlStore`)."""
+    """Needs ``self.engine``, ``self._experiment_row`` and ``self._run_row`` (from :class:`SqlStore`)."""
 
     def create_logged_model(self, experiment_id: str, name: str | None = None, source_run_id: str | None = None,
                             tags: dict[str, str] | None = None, params: dict[str, str] | None = None,
@@ -34,6 +34,8 @@ class LoggedModelStore:
             exp = self._experiment_row(conn, experiment_id)
             if exp.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise TrackingError(f"experiment '{exp.name}' is deleted; restore it to add models", "INVALID_STATE")
+            if source_run_id:
+                self._run_row(conn, source_run_id)  # RESOURCE_DOES_NOT_EXIST for an unknown run
             location = f"{exp.artifact_location}/models/{model_id}/artifacts"
             conn.execute(insert(t.logged_models).values(
                 model_id=model_id, experiment_id=exp.experiment_id, name=name, artifact_location=location,
@@ -94,6 +96,10 @@ class LoggedModelStore:
 
         if filter_string and filter_string.strip():
             raise TrackingError("filters in search_logged_models are not supported by this server yet")
+        if not 1 <= int(max_results) <= 1000:
+            raise TrackingError(f"max_results must be between 1 and 1000, got {max_results}")
+        if not all(str(e).isdigit() for e in experiment_ids):
+            raise TrackingError(f"experiment ids must be numbers, got {list(experiment_ids)}")
         offset = decode_page_token(page_token)
         m = t.logged_models.c
         stmt = (select(m.model_id).where(m.experiment_id.in_([int(e) for e in experiment_ids]),
