@@ -85,11 +85,9 @@ def _same_server(base: str, tracking_uri: str) -> bool:
 
 class HttpArtifactRepository:
     """The artifacts of one run (or any folder) behind a server's proxy; ``client``: an
-    ``httpx.Client`` to share connections (default: one of its own)."""
+    ``httpx.Client`` (default: the process's one for that server)."""
 
     def __init__(self, artifact_uri: str, tracking_uri: str | None = None, client=None, timeout: float = 60) -> None:
-        import httpx
-
         self.artifact_uri = artifact_uri
         self.base, self.root = split_uri(artifact_uri, tracking_uri)
         headers = {}
