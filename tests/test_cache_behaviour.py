@@ -908,11 +908,13 @@ def test_an_upstream_output_rewritten_while_a_step_runs_is_not_cached(project):
         params: {v: 1}
         steps:
           a: {run: "echo ${params.v} > a.txt", outputs: [a.txt]}
-          b: {run: "touch started; sleep 1.5; cat a.txt > b.txt", inputs: [a.txt], outputs: [b.txt]}
+          b: {run: "touch started; while [ ! -f go ]; do sleep 0.05; done; cat a.txt > b.txt", inputs: [a.txt],
+              outputs: [b.txt]}
         """)
     first = project.start("run", "--json", "-P", "v=1", stdout=subprocess.PIPE)
     project.wait_for("started")
     assert project.run_json("-P", "v=2", "--target", "a")["status"] == "success"
+    (project.root / "go").touch()  # b finishes only now: the rewrite surely happened while it ran
     out, _ = first.communicate(timeout=30)
     assert any("changed while it ran" in w for w in json.loads(out)["warnings"])
     summary = project.run_json("-P", "v=1")
