@@ -123,13 +123,43 @@ class RunData:
                 "tags": [{"key": k, "value": v} for k, v in self.tags.items()]}
 
 
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A dataset a run read, as MLflow's ``log_input`` describes it."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"name": self.name, "digest": self.digest, "source_type": self.source_type, "source": self.source}
+        out.update({k: v for k, v in (("schema", self.schema), ("profile", self.profile)) if v})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    dataset: Dataset
+    tags: dict[str, str] = field(default_factory=dict)  # e.g. mlflow.data.context: training
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tags": [{"key": k, "value": v} for k, v in self.tags.items()], "dataset": self.dataset.to_dict()}
+
+
 @dataclass(slots=True)
 class Run:
     info: RunInfo
     data: RunData
+    inputs: list[DatasetInput] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"info": self.info.to_dict(), "data": self.data.to_dict()}
+        out = {"info": self.info.to_dict(), "data": self.data.to_dict()}
+        if self.inputs:
+            out["inputs"] = {"dataset_inputs": [i.to_dict() for i in self.inputs]}
+        return out
 
 
 @dataclass(slots=True)

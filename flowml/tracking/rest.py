@@ -68,8 +68,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from flowml.errors import StoreError, TrackingError
 from flowml.tracking import validation as check
-from flowml.tracking.entities import (CacheRecord, Experiment, Metric, Run, RunData, RunInfo, ViewType,
-                                      json_number)
+from flowml.tracking.entities import (CacheRecord, Dataset, DatasetInput, Experiment, Metric, Run, RunData, RunInfo,
+                                      ViewType, json_number)
 
 MLFLOW_API = "/api/2.0/mlflow"
 FLOWML_API = "/api/2.0/flowml"
@@ -359,6 +359,10 @@ class RestStore:
     def delete_tag(self, run_id: str, key: str) -> None:
         self._settle(run_id)
         self._post("/runs/delete-tag", {"run_id": run_id, "key": key})
+
+    def log_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
+        self._settle(run_id)
+        self._post("/runs/log-inputs", {"run_id": run_id, "datasets": [i.to_dict() for i in inputs]})
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         self.log_batch(run_id, metrics=[metric])
@@ -696,7 +700,11 @@ def _run(r: dict) -> Run:
         metric = Metric(m["key"], _float(m["value"]), m.get("timestamp", 0), m.get("step", 0))
         run_data.metrics[metric.key] = metric.value
         run_data.latest[metric.key] = metric
-    return Run(_run_info(r["info"]), run_data)
+    inputs = [DatasetInput(Dataset(d["dataset"]["name"], d["dataset"]["digest"], d["dataset"]["source_type"],
+                                   d["dataset"]["source"], d["dataset"].get("schema"), d["dataset"].get("profile")),
+                           _pair_dict(d.get("tags")))
+              for d in (r.get("inputs") or {}).get("dataset_inputs") or ()]
+    return Run(_run_info(r["info"]), run_data, inputs)
 
 
 def _cache_record(e: dict) -> CacheRecord:

@@ -105,3 +105,17 @@ def test_sklearn_log_model_goes_through_logged_models(tracking, tmp_path):
     assert str(logged.status) == "READY"
     loaded = mlflow.pyfunc.load_model(info.model_uri)
     assert list(loaded.predict(X[:10])) == list(model.predict(X[:10]))
+
+
+def test_log_input_records_the_dataset_on_the_run(tracking):
+    import pandas as pd
+
+    mlflow.set_experiment("compat-inputs")
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [0.1, 0.2, 0.3]})
+    dataset = mlflow.data.from_pandas(frame, name="wine", source="data/wine.csv")
+    with mlflow.start_run() as run:
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_input(dataset, context="training")  # the same dataset twice: one input
+    (read,) = tracking.get_run(run.info.run_id).inputs.dataset_inputs
+    assert (read.dataset.name, read.dataset.digest) == ("wine", dataset.digest)
+    assert {t.key: t.value for t in read.tags} == {"mlflow.data.context": "training"}

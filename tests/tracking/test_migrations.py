@@ -18,6 +18,7 @@ from flowml.tracking.sql import database, tables
 MIGRATIONS = os.path.join(os.path.dirname(database.__file__), "migrations")
 TRACKING_TABLES = {"experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics",
                    "cache_entries", "logged_models", "logged_model_tags", "logged_model_params", "access_tokens",
+                   "datasets", "inputs", "input_tags",
                    "alembic_version"}
 
 

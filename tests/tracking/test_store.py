@@ -759,3 +759,22 @@ def test_store_opened_twice_shares_data(store_uri, tmp_path, exp_id, store):
         assert store.get_run(run_id).data.metrics == {"m": 1.0}
     finally:
         other.close()
+
+
+def test_log_inputs_links_a_dataset_to_runs_once(store, exp_id):
+    from flowml.tracking.entities import Dataset, DatasetInput
+
+    wine = DatasetInput(Dataset("wine", "abc123", "local", "data/wine.csv", '{"cols": 2}'),
+                        {"mlflow.data.context": "training"})
+    first, second = (store.create_run(exp_id).info.run_id for _ in range(2))
+    store.log_inputs(first, [wine])
+    store.log_inputs(first, [wine])  # again: nothing more
+    store.log_inputs(second, [DatasetInput(wine.dataset)])
+    assert store.get_run(first).inputs == [wine]
+    assert store.get_run(second).inputs == [DatasetInput(wine.dataset)]
+    assert store.search_runs([exp_id])[0][0].inputs in ([wine], [DatasetInput(wine.dataset)])
+    store.delete_run(second)
+    with fails(INVALID_STATE):
+        store.log_inputs(second, [wine])
+    with fails(INVALID):
+        store.log_inputs(first, [DatasetInput(Dataset("", "d", "local", "s"))])

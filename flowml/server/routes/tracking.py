@@ -8,7 +8,7 @@ from flowml.errors import TrackingError
 from flowml.server.protocol import Params
 from flowml.server.routes import mlflow_route
 from flowml.server.security import validate_artifact_location
-from flowml.tracking.entities import Metric, RunStatus, ViewType, now_ms
+from flowml.tracking.entities import Dataset, DatasetInput, Metric, RunStatus, ViewType, now_ms
 
 router = APIRouter()
 LOG_BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100, "total": 1000}  # MLflow's
@@ -189,9 +189,19 @@ def log_batch(store, p: Params) -> dict:
 
 @_route("/runs/log-inputs")
 def log_inputs(store, p: Params) -> dict:
-    """Accept a run's dataset and model inputs (checked against the run, not stored yet), so that
-    MLflow's client, which sends them from ``log_input`` and ``log_model``, does not fail."""
-    store.get_run(_run_id(p))
+    """Record the datasets a run read (model inputs are accepted, not stored yet)."""
+    inputs = []
+    for item in p.list("datasets"):
+        if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
+            raise TrackingError(f"invalid dataset input {item!r}: expected {{\"dataset\": {{...}}, \"tags\": [...]}}")
+        ds = Params(item["dataset"])
+        dataset = Dataset(ds.str("name", True), ds.str("digest", True), ds.str("source_type", True),
+                          ds.str("source", True), ds.str("schema"), ds.str("profile"))
+        inputs.append(DatasetInput(dataset, Params(item).pairs("tags")))
+    if inputs:
+        store.log_inputs(_run_id(p), inputs)
+    else:
+        store.get_run(_run_id(p))
     return {}
 
 

@@ -12,7 +12,7 @@ as NULL (SQLite cannot store NaN), and read back as NaN.
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text)
+                        Text, UniqueConstraint)
 
 metadata = MetaData()
 
@@ -141,4 +141,33 @@ access_tokens = Table(  # the server's bearer tokens (--auth); only a hash of ea
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
+)
+
+datasets = Table(  # what runs read (MLflow's log_input): one row per distinct dataset of an experiment
+    "datasets", metadata,
+    Column("dataset_uuid", String(36), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("digest", String(36), nullable=False),
+    Column("source_type", String(36), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("schema", Text),
+    Column("profile", Text),
+    UniqueConstraint("experiment_id", "name", "digest", name="uq_datasets_experiment_name_digest"),
+)
+
+inputs = Table(  # a dataset read by a run
+    "inputs", metadata,
+    Column("input_uuid", String(36), primary_key=True),
+    Column("dataset_uuid", String(36), ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    UniqueConstraint("dataset_uuid", "run_id", name="uq_inputs_dataset_run"),
+    Index("ix_inputs_run", "run_id"),
+)
+
+input_tags = Table(
+    "input_tags", metadata,
+    Column("input_uuid", String(36), ForeignKey("inputs.input_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
 )
