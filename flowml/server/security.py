@@ -57,14 +57,7 @@ def clean_path(path: str | None) -> str:
     """
     if path is None:
         return ""
-    if not isinstance(path, str):
-        raise TrackingError(f"invalid artifact path {path!r}: expected a string")
-    try:
-        text = decode(path)
-    except UnicodeDecodeError:
-        raise _bad(path, "it is not valid UTF-8 once URL-decoded") from None
-    for form in (text, unicodedata.normalize("NFKC", text)):
-        _check_chars(path, form)
+    text = _decoded(path, _bad)
     if text in ("", ".", "./"):
         return ""
     if text.startswith("/") or _SCHEME.match(text):
@@ -137,17 +130,7 @@ def validate_artifact_location(uri: str | None, destination: str | None = None, 
     None and '' pass through (the store picks the location)."""
     if uri is None or uri == "":
         return uri
-    if not isinstance(uri, str):
-        raise TrackingError(f"invalid artifact location {uri!r}: expected a string")
-    try:
-        text = decode(uri)
-    except UnicodeDecodeError:
-        raise _bad_location(uri, "it is not valid UTF-8 once URL-decoded") from None
-    for form in (text, unicodedata.normalize("NFKC", text)):
-        try:
-            _check_chars(uri, form)
-        except TrackingError as exc:
-            raise _bad_location(uri, str(exc).split(": ", 1)[-1]) from None
+    text = _decoded(uri, _bad_location)
     match = _SCHEME.match(text)
     scheme = match.group(0)[:-1].lower() if match and len(match.group(0)) > 2 else ""  # 'C:' is a drive
     if scheme == ARTIFACTS_SCHEME or (source and scheme in SOURCE_SCHEMES):
@@ -200,14 +183,28 @@ def _relative(uri: str, path: str) -> None:
         raise _bad_location(uri, str(exc).split(": ", 1)[-1]) from None
 
 
-def _check_chars(original: str, text: str) -> None:
+def _decoded(value: object, bad) -> str:
+    """``value`` fully URL-decoded, its characters checked as written and after NFKC
+    normalization; ``bad(value, why)`` makes the error (a path's or a location's)."""
+    if not isinstance(value, str):
+        raise bad(str(value), "expected a string")
+    try:
+        text = decode(value)
+    except UnicodeDecodeError:
+        raise bad(value, "it is not valid UTF-8 once URL-decoded") from None
+    for form in (text, unicodedata.normalize("NFKC", text)):
+        _check_chars(value, form, bad)
+    return text
+
+
+def _check_chars(original: str, text: str, bad) -> None:
     for char, name in _FORBIDDEN_CHARS.items():
         if char in text:
-            raise _bad(original, f"{name} is not allowed")
+            raise bad(original, f"{name} is not allowed")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise _bad(original, "control characters (NUL, newline...) are not allowed")
+        raise bad(original, "control characters (NUL, newline...) are not allowed")
     if "\ufffd" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text):  # U+FFFD: what bad UTF-8 decodes to
-        raise _bad(original, "it is not valid UTF-8")
+        raise bad(original, "it is not valid UTF-8")
 
 
 def _bad(path: str, why: str) -> TrackingError:

@@ -8,13 +8,28 @@ output and the REST API.
 
 from __future__ import annotations
 
+import gc
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 
 DEFAULT_EXPERIMENT_ID = "0"  # the experiment of runs that name none, as in MLflow
 DEFAULT_EXPERIMENT_NAME = "Default"
+
+
+@contextmanager
+def collector_paused():
+    """Pause Python's cyclic garbage collector while tens of thousands of records are built (a
+    metric history): its full passes over the growing heap would cost more than the query."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def json_number(value: float) -> float | str:

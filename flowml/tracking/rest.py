@@ -52,7 +52,6 @@ the next flush.
 from __future__ import annotations
 
 import atexit
-import gc
 import json
 import math
 import os
@@ -69,7 +68,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from flowml.errors import StoreError, TrackingError
 from flowml.tracking import validation as check
 from flowml.tracking.entities import (CacheRecord, Dataset, DatasetInput, Experiment, Metric, Run, RunData, RunInfo,
-                                      ViewType, json_number)
+                                      ViewType, collector_paused, json_number)
 
 MLFLOW_API = "/api/2.0/mlflow"
 FLOWML_API = "/api/2.0/flowml"
@@ -411,9 +410,7 @@ class RestStore:
         flowml's route, as columns (a 20,000-point history costs the server a third of
         MLflow's objects, and half to read here), or else through MLflow's ``get-history``."""
         self._settle(run_id)
-        paused = gc.isenabled()
-        gc.disable()  # tens of thousands of new objects: see SqlStore.get_metric_history
-        try:
+        with collector_paused():  # tens of thousands of new objects
             if self._columns:
                 try:
                     reply = self._get("/metrics/history", api=FLOWML_API, run_id=run_id, metric_key=key)
@@ -428,9 +425,6 @@ class RestStore:
                     return [Metric(key, v, t, st) for v, t, st in zip(values, reply["timestamps"], reply["steps"])]
             reply = self._get("/metrics/get-history", run_id=run_id, metric_key=key)
             return [Metric(key, _float(m["value"]), m["timestamp"], m.get("step", 0)) for m in reply.get("metrics", ())]
-        finally:
-            if paused:
-                gc.enable()
 
     # search ----------------------------------------------------------------------------
 

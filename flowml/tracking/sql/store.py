@@ -10,7 +10,6 @@ and then load the page's params, tags and latest metrics in three queries.
 from __future__ import annotations
 
 import functools
-import gc
 import math
 import os
 import socket
@@ -23,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from flowml.errors import TrackingError
 from flowml.tracking import validation as check
 from flowml.tracking.entities import (CacheRecord, Experiment, LifecycleStage, Metric, Run, RunData, RunInfo,
-                                      RunStatus, ViewType, now_ms, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
+                                      RunStatus, ViewType, collector_paused, now_ms, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
 from flowml.tracking.names import random_run_name
 from flowml.tracking.search import SEARCH_MAX_RESULTS
 from flowml.tracking.sql import tables as t
@@ -396,23 +395,17 @@ class SqlStore(LoggedModelStore, TokenStore, DatasetStore):
                      [dict(zip(_METRIC_COLUMNS, best[key])) for key in sorted(best)])
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every value of ``key``, by step. Tens of thousands of points come back as plain
-        driver tuples, with the garbage collector paused while the list is built: its full
-        passes over a growing heap would otherwise cost more than the query."""
+        """Every value of ``key``, by step, built with the collector paused (see
+        :func:`collector_paused`)."""
         m = t.metrics.c
         stmt = (select(m.value, m.timestamp, m.step).where(m.run_id == run_id, m.key == key)
                 .order_by(m.step, m.timestamp, m.id))
         with self.engine.connect() as conn:
             self._run_row(conn, run_id)
-            paused = gc.isenabled()
-            gc.disable()
-            try:
+            with collector_paused():
                 rows = conn.execute(stmt).all()
                 nan = math.nan
                 return [Metric(key, nan if v is None else v, ts, st) for v, ts, st in rows]
-            finally:
-                if paused:
-                    gc.enable()
 
     # search --------------------------------------------------------------------------
 
