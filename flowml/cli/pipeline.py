@@ -1,0 +1,199 @@
+"""Commands on a pipeline: run it, show its status or DAG, collect cache garbage, print its schema."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from flowml.cli.group import cli
+from flowml.cli.options import EXIT, PARAMS, PIPELINE, TRACKING_URI, write_report
+
+
+@cli.command()
+@PIPELINE
+@PARAMS
+@click.option("--target", "targets", multiple=True, metavar="STEP", help="Run STEP and what it needs.")
+@click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and everything downstream.")
+@click.option("--force", multiple=True, metavar="STEP", help="Run STEP even if it is cached.")
+@click.option("--force-all", is_flag=True, help="Run every selected step.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Steps at once [default: cores].")
+@click.option("-k", "--keep-going", is_flag=True, help="After a failure, run every branch not downstream of it.")
+@click.option("--dry-run", is_flag=True, help="Say what would run, and why; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress goes to stderr).")
+@click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Write a JUnit XML report.")
+@click.option("--live/--no-live", default=None, help="Live table on a terminal [default: when interactive].")
+@click.option("--experiment", metavar="NAME", help="Experiment of the runs [default: the pipeline's name].")
+@click.option("--no-track", is_flag=True, help="Record no runs (the cache still works).")
+@TRACKING_URI
+def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dry_run, as_json, junit, live,
+        experiment, no_track, tracking_uri):
+    """Run PIPELINE, skipping every step whose inputs did not change.
+
+    Each step execution, cache hits included, is tracked as a run nested under one run
+    for the pipeline; a rerun where nothing changed records nothing.
+    """
+    from flowml.runs import RunOptions
+
+    options = RunOptions(targets, from_, force, force_all, jobs, keep_going)
+    if junit and not os.access(os.path.dirname(os.path.abspath(junit)), os.W_OK):
+        write_report(junit, "", "--junit")  # fails now with the reason, before any step runs
+    if dry_run:
+        _plan(pipeline, params, options, as_json, tracking_uri)
+        return
+    import signal
+
+    from flowml.executors import load_executor
+    from flowml.progress import make_listener
+    from flowml.recorder import RunRecorder
+    from flowml.reports import junit_xml, summary_json
+    from flowml.runs import Listeners
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    # SIGHUP too: a closed terminal or SSH session must stop the steps, not orphan them.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, terminate)
+    with _scheduler(pipeline, params, options, tracking_uri, load_executor("local")) as scheduler:
+        progress = make_listener(sys.stderr, live)
+        scheduler.listener = progress if no_track else Listeners(
+            progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment))
+        summary = scheduler.run()
+    if as_json:
+        click.echo(summary_json(summary))
+    if junit:
+        write_report(junit, junit_xml(summary), "--junit")
+    sys.exit(EXIT[summary.status])
+
+
+@cli.command()
+@PIPELINE
+@PARAMS
+@click.option("--target", "targets", multiple=True, metavar="STEP", help="Only STEP and what it needs.")
+@click.option("--from", "from_", multiple=True, metavar="STEP", help="Only STEP and everything downstream.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@TRACKING_URI
+def status(pipeline, params, targets, from_, as_json, tracking_uri):
+    """Say which steps of PIPELINE will run, and why."""
+    from flowml.runs import RunOptions
+
+    _plan(pipeline, params, RunOptions(targets, from_), as_json, tracking_uri)
+
+
+def _plan(pipeline, params, options, as_json: bool, tracking_uri: str | None) -> None:
+    with _scheduler(pipeline, params, options, tracking_uri) as scheduler:
+        results = scheduler.preview()
+    if as_json:
+        import json
+
+        click.echo(json.dumps([{"name": r.name, "will_run": r.status == "will run", "status": r.status,
+                                "reasons": r.reasons} for r in results], indent=2))
+    else:
+        from flowml.progress import plan_lines
+
+        click.echo(plan_lines(results))
+
+
+class _scheduler:
+    """Open the pipeline's plan and a scheduler on it (which opens the cache); closes the cache on exit."""
+
+    def __init__(self, pipeline, params, options, tracking_uri=None, executor=None) -> None:
+        from flowml.plan import write_plan
+        from flowml.scheduler import Scheduler
+
+        plan, key = _open_plan(pipeline, params, options.targets, options.from_)
+        self.scheduler = Scheduler(plan, None, executor, options, tracking_uri=tracking_uri)
+        if key is not None:
+            write_plan(plan, key)
+
+    def __enter__(self):
+        return self.scheduler
+
+    def __exit__(self, *exc) -> None:
+        self.scheduler.cache.close()
+
+
+def _open_plan(pipeline, params, targets, from_):
+    """The plan stored for this invocation, or one compiled now with the key to store it under.
+
+    Compiling imports pydantic and networkx; reading a stored plan imports neither. The key
+    and the compiled plan come from the same bytes of the file, read once.
+    """
+    from flowml.errors import pipeline_file
+    from flowml.plan import plan_key, read_plan
+
+    path = pipeline_file(pipeline)
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read()
+    except OSError:
+        text = None  # load_pipeline reports it
+    key = plan_key(path, text, params, targets, from_) if text is not None else None
+    plan = read_plan(os.path.dirname(path), key) if key else None
+    if plan is not None:
+        return plan, None
+    from flowml.dag import build_dag, compile_plan
+    from flowml.spec.load import load_pipeline
+
+    return compile_plan(build_dag(load_pipeline(path, params, text=text)), targets, from_), key
+
+
+@cli.command()
+@PIPELINE
+@PARAMS
+@click.option("--dot", "fmt", flag_value="dot", help="Graphviz DOT.")
+@click.option("--mermaid", "fmt", flag_value="mermaid", help="A Mermaid flowchart.")
+def dag(pipeline, params, fmt):
+    """Print the DAG of PIPELINE (text, DOT or Mermaid)."""
+    from flowml import dag as dag_mod
+    from flowml.spec.load import load_pipeline
+
+    graph = dag_mod.build_dag(load_pipeline(pipeline, params))
+    render = {"dot": dag_mod.render_dot, "mermaid": dag_mod.render_mermaid}.get(fmt, dag_mod.render_text)
+    click.echo(render(graph))
+
+
+@cli.command()
+@click.argument("pipeline", default="pipeline.yaml", type=click.Path(dir_okay=True))
+@click.option("--superseded", is_flag=True,
+              help="Also drop cache entries that are no step's latest result (only the current state stays restorable).")
+@click.option("--dry-run", is_flag=True, help="Count what would go; remove nothing.")
+@TRACKING_URI
+def gc(pipeline, superseded, dry_run, tracking_uri):
+    """Free the space of cache objects, memo rows and logs that PIPELINE's store no longer needs."""
+    from flowml.cache.gc import collect
+    from flowml.cache.store import STORE_DIR, ProjectCache
+    from flowml.errors import pipeline_file
+
+    root = os.path.dirname(pipeline_file(pipeline))
+    if not os.path.isdir(os.path.join(root, STORE_DIR)):
+        click.echo(f"nothing to collect: no {STORE_DIR}/ in {root}")
+        return
+    cache = ProjectCache(root, tracking_uri)
+    try:
+        report = collect(cache, superseded, dry_run)
+    finally:
+        cache.close()
+    click.echo(("would remove " if dry_run else "removed ") + str(report))
+
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+@click.option("--openapi", is_flag=True, help="The server's OpenAPI document instead (schemas/openapi.json).")
+def schema(output, openapi):
+    """Print the JSON Schema of pipeline.yaml (committed as schemas/pipeline.schema.json)."""
+    if openapi:
+        from flowml.server.app import openapi_text
+
+        text = openapi_text()
+    else:
+        from flowml.spec.schema import pipeline_schema_text
+
+        text = pipeline_schema_text()
+    if output:
+        write_report(output, text, "--output")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,1 @@
+"""The model registry: registered models, numbered versions, aliases, tags, stages and lineage."""
