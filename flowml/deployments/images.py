@@ -1,0 +1,45 @@
+"""Image builders: a model and a server to score it, packaged as a container image.
+
+A builder is a class registered under the ``flowml.image_builders`` entry-point group and
+loaded only when ``flowml models build-docker`` (or a container deployment target) needs it.
+The core ships none, so that it never depends on a container engine: flowml-docker
+provides ``docker``, which builds through Docker's API (Docker, or Podman serving it).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from flowml.errors import Problem, SpecError
+
+PROVIDERS = {"docker": "flowml-docker (pip install flowml-docker, or pip install -e runners/flowml-docker)"}
+
+
+class ImageBuilder(ABC):
+    """Writes a build context for a model and builds it into an image."""
+
+    @abstractmethod
+    def write_context(self, model_uri: str, folder: str, *, base_image: str | None = None,
+                      tracking_uri: str | None = None) -> str:
+        """Write the Dockerfile and everything it copies into ``folder``; returns the Dockerfile's path."""
+
+    @abstractmethod
+    def build(self, model_uri: str, tag: str, *, base_image: str | None = None,
+              tracking_uri: str | None = None) -> str:
+        """Build the image ``tag`` serving ``model_uri`` on port 8080; returns the image id."""
+
+
+def load_image_builder(kind: str = "docker") -> ImageBuilder:
+    """The builder registered as ``kind``.
+
+    Raises:
+        SpecError: naming the package to install when none provides ``kind``.
+    """
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="flowml.image_builders") if ep.name == kind]
+    if not found:
+        provider = PROVIDERS.get(kind, f"a plugin registering '{kind}' under flowml.image_builders")
+        raise SpecError(Problem(f"no image builder '{kind}' is installed: building images needs {provider}",
+                                "command line"))
+    return found[0].load()()

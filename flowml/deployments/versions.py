@@ -1,0 +1,33 @@
+"""Which registry version a deployment's model URI names, in the project's tracking store.
+
+The deployments record it (``flowml deployments status`` says what is served), the local
+target waits for a reloaded server to report it, and the pipeline's ``deploy:`` step puts it
+into its cache key, so the step reruns exactly when the alias it deploys has moved.
+"""
+
+from __future__ import annotations
+
+
+def tracking_uri_of(root: str) -> str:
+    """The tracking store of the project at ``root`` (``FLOWML_TRACKING_URI`` first)."""
+    from flowml.tracking.stores import resolve_uri
+
+    return resolve_uri(None, root)
+
+
+def current_version(model_uri: str, root: str) -> str | None:
+    """The version ``model_uri`` names now (``"3"``), or None for a URI outside the registry.
+
+    Raises:
+        TrackingError: when the registry has no such model, version or alias.
+    """
+    from flowml.models.serving.watch import resolve
+
+    return resolve(model_uri, tracking_uri_of(root)).version
+
+
+def movable(model_uri: str) -> bool:
+    """Whether ``model_uri`` may name another version later (an alias, ``latest``, a stage)."""
+    from flowml.models.serving.watch import movable as watch_movable
+
+    return watch_movable(model_uri)
