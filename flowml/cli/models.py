@@ -1,0 +1,53 @@
+"""`flowml models`: serve a model over MLflow's scoring protocol, score files in batch."""
+
+from __future__ import annotations
+
+import click
+
+from flowml.cli.group import cli
+from flowml.cli.options import TRACKING_URI
+
+MODEL_URI = click.option("-m", "--model-uri", "model_uri", required=True, metavar="URI",
+                         help="The model: a path, runs:/<run>/<path>, models:/<name>/<version>, "
+                              "models:/<name>@<alias> or models:/<model_id>.")
+
+
+@cli.group()
+def models() -> None:
+    """Serve, score and package MLflow-format models."""
+
+
+@models.command()
+@MODEL_URI
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
+@click.option("-p", "--port", type=click.IntRange(0, 65535), default=5001, show_default=True)
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes, each with its own copy of the model.")
+@click.option("--watch", type=click.FloatRange(min=0.1), is_flag=False, flag_value=10.0, default=None,
+              metavar="[SECONDS]", help="Re-resolve a models:/<name>@<alias> URI every SECONDS (default 10) "
+                                        "and roll over to the version it names. SIGHUP re-resolves at once.")
+@TRACKING_URI
+def serve(model_uri, host, port, workers, watch, tracking_uri):
+    """Serve a model: POST /invocations (JSON, CSV, Parquet), GET /ping, /health, /version."""
+    from flowml.models.serving.workers import serve as run
+
+    run(model_uri, host, port, workers, watch, tracking_uri, echo=lambda line: click.echo(line, err=True))
+
+
+@models.command()
+@MODEL_URI
+@click.option("-i", "--input-path", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Rows to score: CSV, Parquet or JSON lines.")
+@click.option("-o", "--output-path", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Where the predictions go, in the input's format (written whole or not at all).")
+@click.option("-t", "--content-type", type=click.Choice(["csv", "json", "parquet"]), default=None,
+              help="The input's format [default: from its extension; json means JSON lines].")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Rows read, scored and written at a time (memory is bounded by this, not the file).")
+@TRACKING_URI
+def predict(model_uri, input_path, output_path, content_type, chunk_rows, tracking_uri):
+    """Score a file in chunks: each chunk's predictions are appended to the output."""
+    from flowml.models.batch import predict_file
+
+    rows = predict_file(model_uri, input_path, output_path, content_type, chunk_rows, tracking_uri)
+    click.echo(f"scored {rows} rows into {output_path}", err=True)

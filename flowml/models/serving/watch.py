@@ -1,0 +1,60 @@
+"""Which model version a URI names now, and its files on this machine.
+
+``models:/name@alias`` (and ``models:/name/latest``, ``models:/name/<stage>``) can name another
+version tomorrow: the server re-resolves them on SIGHUP and every ``--watch`` seconds, and rolls
+over when the answer changes. Other URIs name one model for good; SIGHUP reloads them anyway,
+so a model directory rewritten in place can be picked up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from flowml.models.serving.served import ModelInfo
+
+
+def movable(uri: str) -> bool:
+    """Whether ``uri`` can name a different version later (an alias, ``latest`` or a stage)."""
+    from flowml.registry.uris import parse_model_uri
+
+    if not uri.startswith("models:/"):
+        return False
+    parts = parse_model_uri(uri)
+    return parts is not None and parts.version is None
+
+
+def resolve(uri: str, tracking_uri: str | None = None) -> ModelInfo:
+    """The version ``uri`` names now (through the registry for ``models:/name...`` URIs)."""
+    from flowml.registry.uris import parse_model_uri
+
+    parts = parse_model_uri(uri) if uri.startswith("models:/") else None
+    if parts is None:
+        return ModelInfo(uri, None, uri)
+    from flowml.registry import RegistryClient
+
+    version = RegistryClient(tracking_uri=tracking_uri).resolve(uri)
+    return ModelInfo(uri, str(version.version), f"models:/{parts.name}/{version.version}")
+
+
+class Downloads:
+    """Local copies of the versions served, in one temporary folder removed at the end. A model
+    already on this machine is used where it is."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.folder = tempfile.mkdtemp(prefix="flowml-serve-")
+        self.count = 0
+
+    def fetch(self, info: ModelInfo) -> str:
+        from flowml.models.uri import REMOTE_SCHEMES, download_model, resolve_location
+
+        location = resolve_location(info.source, self.tracking_uri)
+        remote = ":" in location and location.split(":", 1)[0].lower() in REMOTE_SCHEMES
+        self.count += 1
+        dst = os.path.join(self.folder, str(self.count)) if remote else None
+        return download_model(info.source, dst=dst, tracking_uri=self.tracking_uri)
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,262 @@
+"""Worker processes and the supervisor that starts them, rolls them over and stops them.
+
+The supervisor (the ``flowml models serve`` process) resolves the model URI, fetches the
+model's files once, binds the socket, and starts ``--workers`` processes (spawned, so none
+inherits another's state). Each worker loads the model itself before it serves, then runs
+uvicorn (httptools, uvloop, no access log) on the shared socket.
+
+Roll-over: on SIGHUP, and every ``--watch`` seconds for an alias, the supervisor resolves the
+URI again. When the version changed it fetches the new one and tells each worker over its pipe;
+the worker loads it on a background thread while it keeps answering with the old one, then
+swaps it in (one attribute assignment), and reports back. A version that fails to load is
+reported and the old one keeps serving; a worker that dies is replaced.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Callable
+
+from flowml.models.errors import ModelError
+from flowml.models.serving.served import ModelInfo
+from flowml.models.serving.watch import Downloads, movable, resolve
+
+_spawn = multiprocessing.get_context("spawn")
+multiprocessing.allow_connection_pickling()  # the listening socket travels to the spawned workers
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+START_TIMEOUT = 300.0  # seconds a worker may take to load the model at start
+
+
+def serve(uri: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 1, watch: float | None = None,
+          tracking_uri: str | None = None, echo: Callable[[str], None] = print) -> None:
+    """Serve ``uri`` until SIGTERM or SIGINT (see the module's documentation).
+
+    Raises:
+        ModelError: a URI that names no model, a model that does not load, ``watch`` on a URI
+            that cannot move, or an address that cannot be bound.
+    """
+    if watch is not None and not movable(uri):
+        raise ModelError(f"--watch needs a URI that can name another version later (models:/<name>@<alias>, "
+                         f"models:/<name>/latest); '{uri}' names one model for good")
+    downloads = Downloads(tracking_uri)
+    try:
+        info = resolve(uri, tracking_uri)
+        supervisor = Supervisor(uri, _bind(host, port), workers, downloads, watch, echo)
+        supervisor.start(downloads.fetch(info), info)
+        bound_host, bound_port = supervisor.sock.getsockname()[:2]
+        echo(f"serving {uri}{_version(info)} on http://{bound_host}:{bound_port} with {workers} "
+             f"worker{'s' if workers > 1 else ''}" + (f", watching every {watch:g} s" if watch else ""))
+        supervisor.run()
+    finally:
+        downloads.close()
+
+
+def _version(info: ModelInfo) -> str:
+    return f" (version {info.version})" if info.version is not None else ""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ModelError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, sock: socket.socket, path: str, info: ModelInfo, threads: int) -> None:
+        self.conn, child = _spawn.Pipe()
+        self.process = _spawn.Process(target=worker_main, args=(sock, path, info, child, threads),
+                                      name="flowml-serve-worker")
+        self.process.start()
+        child.close()
+        self.info: ModelInfo | None = None  # the version it serves, once it said so
+
+    def send(self, path: str, info: ModelInfo) -> None:
+        try:
+            self.conn.send((path, info))
+        except OSError:  # it just died: the supervisor replaces it
+            pass
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+
+
+class Supervisor:
+    """Starts the workers, rolls them over to new versions, replaces dead ones, stops them."""
+
+    def __init__(self, uri: str, sock: socket.socket, count: int, downloads: Downloads, watch: float | None,
+                 echo: Callable[[str], None]) -> None:
+        self.uri, self.sock, self.count = uri, sock, count
+        self.downloads, self.watch, self.echo = downloads, watch, echo
+        self.threads = str(max(1, (os.cpu_count() or 1) // count))
+        self.workers: list[Worker] = []
+        self.path = ""
+        self.info: ModelInfo | None = None  # what every worker serves
+        self.failed: set[ModelInfo] = set()  # versions that did not load: not retried until SIGHUP
+        self.stopping = False
+        self.reload = False
+
+    def start(self, path: str, info: ModelInfo) -> None:
+        """Start the workers and wait until each has loaded the model."""
+        self.path, self.info = path, info
+        self.workers = [Worker(self.sock, path, info, self.threads) for _ in range(self.count)]
+        deadline = time.monotonic() + START_TIMEOUT
+        waiting = list(self.workers)
+        while waiting:
+            ready = multiprocessing.connection.wait([w.conn for w in waiting], timeout=max(0, deadline - time.monotonic()))
+            if not ready:
+                self.stop()
+                raise ModelError(f"the model {self.uri} did not load within {START_TIMEOUT:g} s")
+            for worker in [w for w in waiting if w.conn in ready]:
+                status, detail = _receive(worker)
+                if status != "ready":
+                    self.stop()
+                    raise ModelError(f"cannot serve {self.uri}: {detail[1]}")
+                worker.info = info
+                waiting.remove(worker)
+
+    def run(self) -> None:
+        """Supervise until SIGTERM or SIGINT; SIGHUP re-resolves the URI."""
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hangup)
+        next_check = time.monotonic() + self.watch if self.watch else None
+        try:
+            while not self.stopping:
+                self._tend(0.2)
+                now = time.monotonic()
+                if self.reload or (next_check is not None and now >= next_check):
+                    forced, self.reload = self.reload, False
+                    self.check(forced)
+                    next_check = now + self.watch if self.watch else None
+        finally:
+            self.stop()
+
+    def check(self, forced: bool = False) -> None:
+        """Resolve the URI again; send a changed version (any version, if ``forced``) to the workers."""
+        from flowml.errors import FlowmlError
+
+        try:
+            info = resolve(self.uri, self.downloads.tracking_uri)
+            if not forced and (info == self.info or info in self.failed):
+                return
+            self.failed.discard(info)
+            path = self.downloads.fetch(info)
+        except FlowmlError as exc:
+            self.echo(f"warning: cannot re-resolve {self.uri}, still serving{_version(self.info)}: {exc}")
+            return
+        self.echo(f"loading {info.source}{_version(info)} in {len(self.workers)} worker(s)")
+        self.path = path
+        for worker in self.workers:
+            worker.send(path, info)
+
+    def _tend(self, timeout: float) -> None:
+        """Read the workers' reports and replace the dead ones."""
+        handles = [w.conn for w in self.workers] + [w.process.sentinel for w in self.workers]
+        ready = multiprocessing.connection.wait(handles, timeout=timeout)
+        for worker in list(self.workers):
+            if worker.conn in ready:
+                status, detail = _receive(worker)
+                self._report(worker, status, detail)
+            if worker.process.sentinel in ready and not self.stopping:
+                worker.process.join()
+                self.echo(f"warning: worker {worker.process.pid} exited ({worker.process.exitcode}); starting another")
+                self.workers[self.workers.index(worker)] = Worker(self.sock, self.path, self.info, self.threads)
+
+    def _report(self, worker: Worker, status: str, detail) -> None:
+        if status == "ready":
+            worker.info = detail
+            if all(w.info == detail for w in self.workers) and detail != self.info:
+                self.info = detail
+                self.echo(f"now serving {self.uri}{_version(detail)}")
+        elif status == "failed":
+            info, message = detail
+            if info not in self.failed:
+                self.failed.add(info)
+                self.echo(f"warning: {info.source}{_version(info)} did not load, still serving"
+                          f"{_version(self.info)}: {message}")
+
+    def _on_stop(self, signum, frame) -> None:
+        self.stopping = True
+
+    def _on_hangup(self, signum, frame) -> None:
+        self.reload = True
+
+    def stop(self) -> None:
+        """SIGTERM every worker, then wait (SIGKILL what is left after 10 s)."""
+        self.stopping = True
+        for worker in self.workers:
+            worker.stop()
+        deadline = time.monotonic() + 10
+        for worker in self.workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        self.sock.close()
+
+
+def _receive(worker: Worker) -> tuple[str, object]:
+    try:
+        return worker.conn.recv()
+    except (EOFError, OSError):
+        return "failed", (worker.info, "the worker exited")
+
+
+# the worker process --------------------------------------------------------------------------
+
+def worker_main(sock: socket.socket, path: str, info: ModelInfo, conn, threads: str) -> None:
+    """A worker: load the model, then serve it on ``sock`` while listening for new versions."""
+    for variable in _THREAD_VARIABLES:  # before numpy is imported: the workers share the cores
+        os.environ.setdefault(variable, threads)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor acts on SIGHUP, not each worker
+    import uvicorn
+
+    from flowml.models.serving.app import ScoringApp
+    from flowml.models.serving.served import load
+
+    try:
+        app = ScoringApp(load(path, info))
+    except Exception as exc:  # reported to the supervisor, which says it to the user
+        conn.send(("failed", (info, f"{type(exc).__name__}: {exc}")))
+        return
+    conn.send(("ready", info))
+    threading.Thread(target=_listen, args=(conn, app), name="flowml-model-loader", daemon=True).start()
+    config = uvicorn.Config(app, lifespan="off", ws="none", log_level="warning", access_log=False,
+                            server_header=False, date_header=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listen(conn, app) -> None:
+    """Load each version the supervisor sends, swap it in, and say so; exit with the supervisor."""
+    from flowml.models.serving.served import load
+
+    while True:
+        try:
+            path, info = conn.recv()
+        except (EOFError, OSError):  # the supervisor is gone: stop serving
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        try:
+            served = load(path, info)
+        except Exception as exc:
+            conn.send(("failed", (info, f"{type(exc).__name__}: {exc}")))
+            continue
+        app.swap(served)
+        conn.send(("ready", info))
