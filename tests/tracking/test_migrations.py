@@ -19,6 +19,8 @@ MIGRATIONS = os.path.join(os.path.dirname(database.__file__), "migrations")
 TRACKING_TABLES = {"experiments", "experiment_tags", "runs", "params", "tags", "metrics", "latest_metrics",
                    "cache_entries", "logged_models", "logged_model_tags", "logged_model_params", "access_tokens",
                    "datasets", "inputs", "input_tags",
+                   "registered_models", "registered_model_tags", "registered_model_aliases", "model_versions",
+                   "model_version_tags",
                    "alembic_version"}
 
 

@@ -11,8 +11,8 @@ as NULL (SQLite cannot store NaN), and read back as NaN.
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, Column, Float, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData,
+                        String, Table, Text, UniqueConstraint)
 
 metadata = MetaData()
 
@@ -170,4 +170,72 @@ input_tags = Table(
     Column("input_uuid", String(36), ForeignKey("inputs.input_uuid", ondelete="CASCADE"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# The model registry (flowml.registry.sql). Names cascade to versions, tags and aliases on
+# PostgreSQL; the registry store also updates and deletes them itself, as SQLite runs
+# without foreign-key enforcement.
+registered_models = Table(
+    "registered_models", metadata,
+    Column("name", String(256), primary_key=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", Text),
+    Index("ix_registered_models_updated", "last_updated_time"),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags", metadata,
+    Column("name", String(256), ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+           primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+registered_model_aliases = Table(
+    "registered_model_aliases", metadata,
+    Column("name", String(256), ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+           primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+model_versions = Table(  # a deleted version keeps its row (stage Deleted_Internal): numbers are never reused
+    "model_versions", metadata,
+    Column("name", String(256), ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+           primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", Text),
+    Column("user_id", String(256)),
+    Column("current_stage", String(20), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("storage_location", Text),  # where the files are, when source is a models:/ URI
+    Column("run_id", String(32)),
+    Column("run_link", Text),
+    Column("status", String(20), nullable=False),
+    Column("status_message", Text),
+    Column("model_id", String(64)),
+    # flowml's lineage: the step that made the model, its run, the pipeline run, its cache key,
+    # its inputs' digests (JSON: path -> digest) and the model directory's content digest
+    Column("lineage_step", Text),
+    Column("lineage_run_id", String(32)),
+    Column("lineage_pipeline_run_id", String(32)),
+    Column("lineage_cache_key", String(64)),
+    Column("lineage_input_digests", Text),
+    Column("content_digest", String(64)),
+    Index("ix_model_versions_run_id", "run_id"),
+    Index("ix_model_versions_content", "name", "content_digest"),
+    Index("ix_model_versions_updated", "last_updated_time"),
+)
+
+model_version_tags = Table(
+    "model_version_tags", metadata,
+    Column("name", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"],
+                         ondelete="CASCADE", onupdate="CASCADE", name="fk_model_version_tags_version"),
 )
