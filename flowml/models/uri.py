@@ -92,12 +92,15 @@ def _run_model(model_uri: str, tracking_uri: str | None) -> str:
     if any(posixpath.basename(f.path) == MLMODEL_FILE for f in repo.list_artifacts(path)):
         return f"{run.info.artifact_uri.rstrip('/')}/{path}"
     name, _, inner = path.partition("/")
-    from flowml.tracking.client import all_pages
-
-    found = all_pages(lambda size, token: client.search_logged_models([run.info.experiment_id], size, token))
-    for model in found:
-        if model.source_run_id == run_id and model.name == name:
-            return model.artifact_location.rstrip("/") + (f"/{inner}" if inner else "")
+    token = None
+    while True:  # newest first: the latest model the run logged under that name
+        page = client.search_logged_models([run.info.experiment_id], 1000, token)
+        for model in page:
+            if model.source_run_id == run_id and model.name == name:
+                return model.artifact_location.rstrip("/") + (f"/{inner}" if inner else "")
+        token = page.token
+        if token is None:
+            break
     raise ModelError(f"model URI '{model_uri}': run {run_id} has no model at '{path}'")
 
 

@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from flowml.artifacts import repository
 from flowml.errors import TrackingError
-from flowml.tracking.entities import Experiment, Metric, Param, Run, RunInfo, RunStatus, RunTag, ViewType, now_ms
+from flowml.tracking.entities import (Experiment, LoggedModel, LoggedModelStatus, Metric, Param, Run, RunInfo,
+                                      RunStatus, RunTag, ViewType, now_ms)
 from flowml.tracking.search import SEARCH_MAX_RESULTS
 from flowml.tracking.stores import get_store, resolve_uri
 
@@ -208,6 +209,58 @@ class FlowmlClient:
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         return self.artifact_repository(run_id).download_artifacts(path, dst_path or tempfile.mkdtemp())
+
+
+    # logged models (MLflow 3) ---------------------------------------------------------
+
+    def create_logged_model(self, experiment_id: str, name: str | None = None, source_run_id: str | None = None,
+                            tags: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                            model_type: str | None = None) -> LoggedModel:
+        """A PENDING logged model: upload its files (:meth:`log_model_artifacts`), then finalize it."""
+        return self.store.create_logged_model(experiment_id, name, source_run_id, _strings(tags), _strings(params),
+                                              model_type)
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        return self.store.get_logged_model(model_id)
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        """Mark a logged model READY (its files are all there) or FAILED (``LOGGED_MODEL_READY``
+        and MLflow's other wire names are accepted too)."""
+        parsed = LoggedModelStatus.parse(status)
+        if parsed is None:
+            raise TrackingError(f"a logged model is finalized as READY or FAILED, not {status!r}")
+        return self.store.finalize_logged_model(model_id, parsed)
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, Any]) -> None:
+        self.store.set_logged_model_tags(model_id, _strings(tags))
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self.store.delete_logged_model_tag(model_id, key)
+
+    def log_model_params(self, model_id: str, params: dict[str, Any]) -> None:
+        self.store.log_logged_model_params(model_id, _strings(params))
+
+    def delete_logged_model(self, model_id: str) -> None:
+        self.store.delete_logged_model(model_id)
+
+    def search_logged_models(self, experiment_ids: Sequence[str] | str, max_results: int = 100,
+                             page_token: str | None = None, filter_string: str = "") -> PagedList:
+        """One page of the experiments' active logged models, newest first."""
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        return PagedList(*self.store.search_logged_models(ids, filter_string, max_results, page_token))
+
+    def logged_model_repository(self, model_id: str):
+        """The artifact repository of a logged model's files (its ``artifact_location``)."""
+        return repository(self.get_logged_model(model_id).artifact_location, self.tracking_uri)
+
+    def log_model_artifacts(self, model_id: str, local_dir: str) -> None:
+        """Upload a model directory's files as the logged model's artifacts."""
+        self.logged_model_repository(model_id).log_artifacts(local_dir)
+
+
+def _strings(values: dict[str, Any] | None) -> dict[str, str] | None:
+    """Tag and param values as the store keeps them: text."""
+    return None if values is None else {k: str(v) for k, v in values.items()}
 
 
 def _pairs(items: Iterable | dict, unique: str | None = None) -> dict[str, Any]:

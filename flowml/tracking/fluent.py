@@ -19,7 +19,8 @@ from typing import Any, Iterable, Sequence
 
 from flowml.errors import TrackingError
 from flowml.tracking.client import FlowmlClient, all_pages, current_user
-from flowml.tracking.entities import DEFAULT_EXPERIMENT_ID, Experiment, Metric, Run, RunStatus, ViewType, now_ms
+from flowml.tracking.entities import (DEFAULT_EXPERIMENT_ID, Experiment, LoggedModel, Metric, Run, RunStatus, ViewType,
+                                      now_ms)
 
 _state = threading.local()
 _uri: str | None = None
@@ -103,6 +104,17 @@ def _default_experiment_id() -> str:
     if name:
         return set_experiment(name).experiment_id
     return os.environ.get("FLOWML_EXPERIMENT_ID") or DEFAULT_EXPERIMENT_ID
+
+
+def client() -> FlowmlClient:
+    """The client of the store the fluent API logs to (what ``log_model`` works through)."""
+    return _client()
+
+
+def active_experiment_id() -> str:
+    """The experiment new runs and logged models go to: ``set_experiment``'s, else
+    ``FLOWML_EXPERIMENT_NAME``/``FLOWML_EXPERIMENT_ID``, else the default one."""
+    return _default_experiment_id()
 
 
 # runs ----------------------------------------------------------------------------------
@@ -255,6 +267,10 @@ def get_experiment(experiment_id: str) -> Experiment:
 
 def get_experiment_by_name(name: str) -> Experiment | None:
     return _client().get_experiment_by_name(name)
+
+
+def get_logged_model(model_id: str) -> LoggedModel:
+    return _client().get_logged_model(model_id)
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:

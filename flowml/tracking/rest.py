@@ -67,8 +67,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from flowml.errors import StoreError, TrackingError
 from flowml.tracking import validation as check
-from flowml.tracking.entities import (CacheRecord, Dataset, DatasetInput, Experiment, Metric, Run, RunData, RunInfo,
-                                      ViewType, collector_paused, json_number)
+from flowml.tracking.entities import (CacheRecord, Dataset, DatasetInput, Experiment, LoggedModel, LoggedModelStatus,
+                                      Metric, Run, RunData, RunInfo, ViewType, collector_paused, json_number)
 
 MLFLOW_API = "/api/2.0/mlflow"
 FLOWML_API = "/api/2.0/flowml"
@@ -225,11 +225,6 @@ class RestStore:
             if after.replace(".", "", 1).isdigit():
                 delay = max(delay, min(float(after), self.backoff_max))
         return delay
-
-    def request(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> dict:
-        """One request to MLflow's API (``path`` under ``/api/2.0/mlflow``) through this store's
-        connections, retries and errors, for other stores on the same server (the registry's)."""
-        return self._call(method, path, body, {k: v for k, v in (params or {}).items() if v is not None})
 
     def _get(self, path: str, api: str = MLFLOW_API, **params) -> dict:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None}, api=api)
@@ -480,6 +475,51 @@ class RestStore:
         return int(self._post("/cache-entries/drop", {"keep": sorted(keep), "dry_run": bool(dry_run)},
                               api=FLOWML_API).get("dropped", 0))
 
+    # logged models (MLflow 3) ---------------------------------------------------------
+
+    def create_logged_model(self, experiment_id: str, name: str | None = None, source_run_id: str | None = None,
+                            tags: dict[str, str] | None = None, params: dict[str, str] | None = None,
+                            model_type: str | None = None) -> LoggedModel:
+        body: dict = {"experiment_id": str(experiment_id), "tags": _pairs("tag", tags, check.tag_value),
+                      "params": _pairs("param", params, check.param_value)}
+        body.update({k: v for k, v in (("name", name), ("source_run_id", source_run_id),
+                                       ("model_type", model_type)) if v})
+        if source_run_id:
+            self._settle(source_run_id)
+        return _logged_model(self._post("/logged-models", body)["model"])
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        return _logged_model(self._get(f"/logged-models/{_segment(model_id)}")["model"])
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        wire = LoggedModelStatus.WIRE.get(status, status)
+        reply = self._call("PATCH", f"/logged-models/{_segment(model_id)}", {"model_id": model_id, "status": wire})
+        return _logged_model(reply["model"])
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, str]) -> None:
+        self._call("PATCH", f"/logged-models/{_segment(model_id)}/tags",
+                   {"model_id": model_id, "tags": _pairs("tag", tags, check.tag_value)})
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self._call("DELETE", f"/logged-models/{_segment(model_id)}/tags/{_segment(key)}")
+
+    def log_logged_model_params(self, model_id: str, params: dict[str, str]) -> None:
+        self._post(f"/logged-models/{_segment(model_id)}/params",
+                   {"model_id": model_id, "params": _pairs("param", params, check.param_value)})
+
+    def delete_logged_model(self, model_id: str) -> None:
+        self._call("DELETE", f"/logged-models/{_segment(model_id)}")
+
+    def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str = "", max_results: int = 100,
+                             page_token: str | None = None) -> tuple[list[LoggedModel], str | None]:
+        body: dict = {"experiment_ids": [str(e) for e in experiment_ids], "max_results": int(max_results)}
+        if filter_string:
+            body["filter"] = filter_string
+        if page_token:
+            body["page_token"] = page_token
+        reply = self._post("/logged-models/search", body)
+        return [_logged_model(m) for m in reply.get("models", [])], reply.get("next_page_token") or None
+
     # the metric buffer -----------------------------------------------------------------
 
     def _buffer(self, run_id: str, rows: list[tuple]) -> None:
@@ -704,6 +744,22 @@ def _run(r: dict) -> Run:
                            _pair_dict(d.get("tags")))
               for d in (r.get("inputs") or {}).get("dataset_inputs") or ()]
     return Run(_run_info(r["info"]), run_data, inputs)
+
+
+def _logged_model(m: dict) -> LoggedModel:
+    info, data = m.get("info") or {}, m.get("data") or {}
+    return LoggedModel(info["model_id"], str(info["experiment_id"]), info.get("name", ""), info.get("artifact_uri", ""),
+                       info.get("creation_timestamp_ms"), info.get("last_updated_timestamp_ms"),
+                       LoggedModelStatus.parse(info.get("status")) or LoggedModelStatus.PENDING,
+                       info.get("status_message"), info.get("model_type"), info.get("source_run_id"),
+                       _pair_dict(info.get("tags")), _pair_dict(data.get("params")))
+
+
+def _segment(value: str) -> str:
+    """An id or key as one URL path segment (a tag key may hold a slash)."""
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
 
 
 def _cache_record(e: dict) -> CacheRecord:
