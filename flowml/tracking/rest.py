@@ -226,6 +226,11 @@ class RestStore:
                 delay = max(delay, min(float(after), self.backoff_max))
         return delay
 
+    def request(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> dict:
+        """One request to MLflow's API (``path`` under ``/api/2.0/mlflow``) through this store's
+        connections, retries and errors, for other stores on the same server (the registry's)."""
+        return self._call(method, path, body, {k: v for k, v in (params or {}).items() if v is not None})
+
     def _get(self, path: str, api: str = MLFLOW_API, **params) -> dict:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None}, api=api)
 
