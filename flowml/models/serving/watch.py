@@ -15,27 +15,32 @@ import tempfile
 from flowml.models.serving.served import ModelInfo
 
 
-def movable(uri: str) -> bool:
-    """Whether ``uri`` can name a different version later (an alias, ``latest`` or a stage)."""
-    from flowml.registry.uris import parse_model_uri
+class Resolver:
+    """What version a URI names now; keeps one registry client for the server's life."""
 
-    if not uri.startswith("models:/"):
-        return False
-    parts = parse_model_uri(uri)
-    return parts is not None and parts.version is None
+    def __init__(self, uri: str, tracking_uri: str | None = None) -> None:
+        from flowml.registry.uris import parse_model_uri
 
+        self.uri = uri
+        self.tracking_uri = tracking_uri
+        self.parts = parse_model_uri(uri) if uri.startswith("models:/") else None
+        self._client = None
 
-def resolve(uri: str, tracking_uri: str | None = None) -> ModelInfo:
-    """The version ``uri`` names now (through the registry for ``models:/name...`` URIs)."""
-    from flowml.registry.uris import parse_model_uri
+    @property
+    def movable(self) -> bool:
+        """Whether the URI can name a different version later (an alias, ``latest`` or a stage)."""
+        return self.parts is not None and self.parts.version is None
 
-    parts = parse_model_uri(uri) if uri.startswith("models:/") else None
-    if parts is None:
-        return ModelInfo(uri, None, uri)
-    from flowml.registry import RegistryClient
+    def resolve(self) -> ModelInfo:
+        """The version now (through the registry for ``models:/name...`` URIs)."""
+        if self.parts is None:
+            return ModelInfo(self.uri, None, self.uri)
+        if self._client is None:
+            from flowml.registry import RegistryClient
 
-    version = RegistryClient(tracking_uri=tracking_uri).resolve(uri)
-    return ModelInfo(uri, str(version.version), f"models:/{parts.name}/{version.version}")
+            self._client = RegistryClient(tracking_uri=self.tracking_uri)
+        version = self._client.resolve(self.uri)
+        return ModelInfo(self.uri, str(version.version), f"models:/{self.parts.name}/{version.version}")
 
 
 class Downloads:

@@ -25,7 +25,7 @@ from typing import Callable
 
 from flowml.models.errors import ModelError
 from flowml.models.serving.served import ModelInfo
-from flowml.models.serving.watch import Downloads, movable, resolve
+from flowml.models.serving.watch import Downloads, Resolver
 
 _spawn = multiprocessing.get_context("spawn")
 multiprocessing.allow_connection_pickling()  # the listening socket travels to the spawned workers
@@ -41,13 +41,14 @@ def serve(uri: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 1,
         ModelError: a URI that names no model, a model that does not load, ``watch`` on a URI
             that cannot move, or an address that cannot be bound.
     """
-    if watch is not None and not movable(uri):
+    resolver = Resolver(uri, tracking_uri)
+    if watch is not None and not resolver.movable:
         raise ModelError(f"--watch needs a URI that can name another version later (models:/<name>@<alias>, "
                          f"models:/<name>/latest); '{uri}' names one model for good")
     downloads = Downloads(tracking_uri)
     try:
-        info = resolve(uri, tracking_uri)
-        supervisor = Supervisor(uri, _bind(host, port), workers, downloads, watch, echo)
+        info = resolver.resolve()
+        supervisor = Supervisor(resolver, _bind(host, port), workers, downloads, watch, echo)
         supervisor.start(downloads.fetch(info), info)
         bound_host, bound_port = supervisor.sock.getsockname()[:2]
         echo(f"serving {uri}{_version(info)} on http://{bound_host}:{bound_port} with {workers} "
@@ -100,9 +101,9 @@ class Worker:
 class Supervisor:
     """Starts the workers, rolls them over to new versions, replaces dead ones, stops them."""
 
-    def __init__(self, uri: str, sock: socket.socket, count: int, downloads: Downloads, watch: float | None,
-                 echo: Callable[[str], None]) -> None:
-        self.uri, self.sock, self.count = uri, sock, count
+    def __init__(self, resolver: Resolver, sock: socket.socket, count: int, downloads: Downloads,
+                 watch: float | None, echo: Callable[[str], None]) -> None:
+        self.resolver, self.uri, self.sock, self.count = resolver, resolver.uri, sock, count
         self.downloads, self.watch, self.echo = downloads, watch, echo
         self.threads = str(max(1, (os.cpu_count() or 1) // count))
         self.workers: list[Worker] = []
@@ -149,12 +150,14 @@ class Supervisor:
             self.stop()
 
     def check(self, forced: bool = False) -> None:
-        """Resolve the URI again; send a changed version (any version, if ``forced``) to the workers."""
+        """Resolve the URI again and send a changed version to the workers. ``forced`` (SIGHUP)
+        retries a version that failed, and reloads a URI outside the registry even if unchanged."""
         from flowml.errors import FlowmlError
 
         try:
-            info = resolve(self.uri, self.downloads.tracking_uri)
-            if not forced and (info == self.info or info in self.failed):
+            info = self.resolver.resolve()
+            reload = forced and self.resolver.parts is None
+            if (info == self.info and not reload) or (info in self.failed and not forced):
                 return
             self.failed.discard(info)
             path = self.downloads.fetch(info)
