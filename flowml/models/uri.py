@@ -140,4 +140,14 @@ def _fetch(location: str, dst: str | None, tracking_uri: str | None) -> str:
         shutil.copytree(source, target, dirs_exist_ok=True)
         return target
     folder = dst or tempfile.mkdtemp(prefix="flowml-model-")
-    return repository(location, tracking_uri).download_artifacts("", folder)
+    return repository(location, _tracking_uri(tracking_uri)).download_artifacts("", folder)
+
+
+def _tracking_uri(tracking_uri: str | None) -> str:
+    """The tracking URI in effect, as FlowmlClient finds it (``set_tracking_uri``'s first), for
+    ``mlflow-artifacts:/`` locations, which name a path on that server."""
+    import sys
+
+    from flowml.tracking.stores import resolve_uri
+
+    return resolve_uri(tracking_uri or getattr(sys.modules.get("flowml.tracking.fluent"), "_uri", None))

@@ -4,6 +4,7 @@ temporary project (``fl``), and a real flowml server (``model_server``)."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def _server_module():
     path = Path(__file__).parent.parent / "server" / "conftest.py"
     spec = importlib.util.spec_from_file_location("server_fixtures", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 
