@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from flowml.cli.group import cli
@@ -41,6 +43,8 @@ def create(name, model_uri, target, port, host, workers, timeout, as_json):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    if ":" not in model_uri.split("/", 1)[0] and os.path.exists(model_uri):
+        model_uri = os.path.abspath(model_uri)  # a folder: the server does not run from here
     config = {k: v for k, v in {"port": port, "host": host, "workers": workers, "timeout": timeout}.items() if v}
     deployment = load_target(target, project_root()).deploy(check_name(name), model_uri, config)
     if as_json:

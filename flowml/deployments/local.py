@@ -27,6 +27,8 @@ from flowml.deployments.health import READY_TIMEOUT_S, free_port, ping, wait_rea
 from flowml.deployments.versions import current_version, movable, tracking_uri_of
 
 LOG = "server.log"
+# Asks flowml models serve to bind with SO_REUSEPORT, so that a new server can start beside this one.
+REUSE_PORT = "FLOWML_REUSE_PORT"
 
 
 class LocalTarget(DeploymentTarget):
@@ -102,9 +104,9 @@ class LocalTarget(DeploymentTarget):
         argv = [sys.executable, "-m", "flowml", "models", "serve", "-m", model_uri, "--host", host, "--port", str(port)]
         if config.get("workers"):
             argv += ["--workers", str(config["workers"])]
-        env = {**os.environ, "FLOWML_TRACKING_URI": tracking_uri_of(self.root)}
-        label = f"version {version}" if version else model_uri
-        handle = processes.start(argv, self.root, env, log, f"deploy {model_uri} ({label}) on {host}:{port}")
+        env = {**os.environ, "FLOWML_TRACKING_URI": tracking_uri_of(self.root), REUSE_PORT: "1"}
+        label = f" (version {version})" if version else ""
+        handle = processes.start(argv, self.root, env, log, f"deploy {model_uri}{label} on {host}:{port}")
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         try:
             problem = self._check(handle, url, port, float(config.get("timeout") or READY_TIMEOUT_S))

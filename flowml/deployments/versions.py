@@ -16,18 +16,27 @@ def tracking_uri_of(root: str) -> str:
 
 
 def current_version(model_uri: str, root: str) -> str | None:
-    """The version ``model_uri`` names now (``"3"``), or None for a URI outside the registry.
+    """The version ``model_uri`` names now (``"3"``), or None for a URI outside the registry
+    (a folder, ``runs:/``, ``models:/<model_id>``).
 
     Raises:
         TrackingError: when the registry has no such model, version or alias.
     """
-    from flowml.models.serving.watch import resolve
+    if not model_uri.startswith("models:/"):
+        return None
+    from flowml.registry import RegistryClient
+    from flowml.registry.uris import parse_model_uri
 
-    return resolve(model_uri, tracking_uri_of(root)).version
+    if parse_model_uri(model_uri) is None:
+        return None
+    return str(RegistryClient(tracking_uri_of(root), root).resolve(model_uri).version)
 
 
 def movable(model_uri: str) -> bool:
     """Whether ``model_uri`` may name another version later (an alias, ``latest``, a stage)."""
-    from flowml.models.serving.watch import movable as watch_movable
+    if not model_uri.startswith("models:/"):
+        return False
+    from flowml.registry.uris import parse_model_uri
 
-    return watch_movable(model_uri)
+    parts = parse_model_uri(model_uri)
+    return parts is not None and parts.version is None

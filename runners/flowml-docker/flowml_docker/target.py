@@ -1,0 +1,154 @@
+"""The ``docker`` deployment target: the model's image, run as a container on the host's network.
+
+``deploy`` builds the image (:mod:`flowml_docker.image`), tagged ``flowml-<name>:v<version>``,
+starts a container serving it on the deployment's port, and waits until the container
+listens there itself and ``/ping`` answers; only then is the container it replaces stopped
+(gracefully: it finishes what it accepted). A build that fails changes nothing; a container
+that fails its check is removed, its last log lines go into the error, and the old one keeps
+serving. Containers carry the labels ``flowml.deployment`` and ``flowml.project``, by which
+``delete`` finds every container of a deployment.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from flowml.deployments import Deployment, DeploymentError, DeploymentTarget, processes
+from flowml.deployments.health import READY_TIMEOUT_S, free_port, ping, wait_ready
+from flowml.deployments.local import REUSE_PORT
+from flowml.deployments.versions import current_version, tracking_uri_of
+
+from flowml_docker.engine import engine
+from flowml_docker.image import MODEL_PATH, DockerImageBuilder
+
+STOP_TIMEOUT_S = 10
+
+
+class DockerTarget(DeploymentTarget):
+    kind = "docker"
+
+    def deploy(self, name: str, model_uri: str, config: dict[str, Any]) -> Deployment:
+        with self.records.lock(name):
+            old = self.records.find(name)
+            if old is not None and old.target != self.kind:
+                raise DeploymentError(f"deployment '{name}' runs on target '{old.target}': delete it first, "
+                                      f"or deploy with --target {old.target}", exit_code=2)
+            version = current_version(model_uri, self.root)
+            host = config.get("host") or "127.0.0.1"
+            port = int(config.get("port") or (old.port if old else 0) or free_port(host))
+            tag = f"flowml-{name.lower()}:{'v' + version if version else 'latest'}"
+            DockerImageBuilder().build(model_uri, tag, base_image=config.get("base_image"),
+                                       tracking_uri=tracking_uri_of(self.root))
+            url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+            container = self._start(name, tag, host, port, config)
+            problem = self._check(container, url, port, float(config.get("timeout") or READY_TIMEOUT_S))
+            if problem:
+                logs = _tail(container)
+                _remove(container)
+                kept = f"; {old.model_uri} is still served at {old.url}" if old else ""
+                raise DeploymentError(f"deploying {model_uri} as '{name}' failed: {problem}{kept}\n{logs}")
+            if old is not None:
+                _remove_id(old.handle.get("container"))
+            deployment = Deployment(name, self.kind, model_uri, port, url, version, "running", None, time.time(),
+                                    {"container": container.id, "image": tag})
+            self.records.save(deployment)
+            return deployment
+
+    def status(self, name: str) -> Deployment:
+        deployment = self.records.get(name)
+        container = _container(deployment.handle.get("container"))
+        if container is None or container.status != "running":
+            deployment.state = "stopped"
+        else:
+            deployment.state = "running" if ping(deployment.url) else "unhealthy"
+        return deployment
+
+    def delete(self, name: str) -> None:
+        with self.records.lock(name):
+            self.records.get(name)
+            for container in engine().containers.list(all=True, filters={"label": self._labels(name)}):
+                _remove(container)
+            self.records.remove(name)
+
+    def logs(self, name: str, tail: int | None = None) -> str:
+        container = _container(self.records.get(name).handle.get("container"))
+        if container is None:
+            return ""
+        return container.logs(tail=tail or "all").decode("utf-8", "replace")
+
+    def _labels(self, name: str) -> list[str]:
+        return [f"flowml.deployment={name}", f"flowml.project={self.root}"]
+
+    def _start(self, name: str, image: str, host: str, port: int, config: dict[str, Any]):
+        command = ["flowml", "models", "serve", "-m", MODEL_PATH, "--host", host, "--port", str(port)]
+        if config.get("workers"):
+            command += ["--workers", str(config["workers"])]
+        labels = dict(label.split("=", 1) for label in self._labels(name))
+        return engine().containers.run(image, command, detach=True, network_mode="host", labels=labels,
+                                       name=f"flowml-{name.lower()}-{uuid.uuid4().hex[:8]}",
+                                       environment={REUSE_PORT: "1"})
+
+    def _check(self, container, url: str, port: int, timeout: float) -> str | None:
+        """Why the new container is not ready, or None: it must answer ``/ping`` and, since an
+        old container on the same port could answer for it, listen on the port itself."""
+        def alive() -> bool:
+            container.reload()
+            return container.status in ("created", "running")
+
+        problem = wait_ready(url, alive, timeout)
+        if problem:
+            return problem.replace("server", "container")
+        deadline = time.monotonic() + timeout
+        while True:
+            container.reload()
+            pid = container.attrs.get("State", {}).get("Pid")
+            if pid and processes.listens_on({"pid": pid}, port):
+                return None
+            if container.status != "running":
+                return "the container exited before it listened on its port"
+            if time.monotonic() > deadline:
+                return f"the container did not listen on port {port} within {timeout:g} s"
+            time.sleep(0.1)
+
+
+def _container(container_id: str | None):
+    import docker.errors
+
+    if not container_id:
+        return None
+    try:
+        return engine().containers.get(container_id)
+    except docker.errors.NotFound:
+        return None
+
+
+def _remove_id(container_id: str | None) -> None:
+    container = _container(container_id)
+    if container is not None:
+        _remove(container)
+
+
+def _remove(container) -> None:
+    """Stop gracefully (SIGTERM: the server finishes its requests), then remove."""
+    import docker.errors
+
+    try:
+        container.stop(timeout=STOP_TIMEOUT_S)
+    except docker.errors.APIError:
+        pass
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def _tail(container, lines: int = 20) -> str:
+    import docker.errors
+
+    try:
+        text = container.logs(tail=lines).decode("utf-8", "replace").rstrip()
+    except docker.errors.APIError:
+        return ""
+    return "container log (last lines):\n" + "\n".join("  " + line for line in text.splitlines())
