@@ -183,12 +183,22 @@ def gc(pipeline, superseded, dry_run, tracking_uri):
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 @click.option("--openapi", is_flag=True, help="The server's OpenAPI document instead (schemas/openapi.json).")
-def schema(output, openapi):
+@click.option("--mlmodel", is_flag=True, help="The JSON Schema of a model's MLmodel file instead "
+              "(schemas/mlmodel.schema.json).")
+def schema(output, openapi, mlmodel):
     """Print the JSON Schema of pipeline.yaml (committed as schemas/pipeline.schema.json)."""
+    if openapi and mlmodel:
+        from flowml.errors import Problem, SpecError
+
+        raise SpecError(Problem("--openapi and --mlmodel each pick one document: give one of them", "command line"))
     if openapi:
         from flowml.server.app import openapi_text
 
         text = openapi_text()
+    elif mlmodel:
+        from flowml.models.mlmodel import mlmodel_schema_text
+
+        text = mlmodel_schema_text()
     else:
         from flowml.spec.schema import pipeline_schema_text
 
