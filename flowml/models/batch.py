@@ -117,7 +117,7 @@ def _csv_chunks(path: str, chunk_rows: int, schema: Schema | None) -> Iterator:
 def _json_chunks(path: str, chunk_rows: int, schema: Schema | None) -> Iterator:
     import pandas as pd
 
-    with pd.read_json(path, lines=True, chunksize=chunk_rows, convert_dates=False, dtype=False) as reader:
+    with pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False) as reader:  # no date guessing
         yield from reader
 
 
