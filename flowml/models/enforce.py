@@ -6,9 +6,11 @@ Columns (MLflow's rules): missing required columns are an error; extra columns a
 columns are put in the schema's order. A column of another type is converted only when no value
 changes: a narrower int or float widens (int32 -> long, float -> double), an int becomes a
 float when every value is exactly representable (always for 8 to 32-bit ints; for int64 when
-every value is within 2**53, a rule a little wider than MLflow's, which refuses int64 -> double
-unless the values are 0 and 1), object columns of datetimes become datetime. A float never
-becomes an int, a double never a float, a number never a string.
+every value is within 2**53), and a wider int narrows when every value fits (JSON and CSV give
+int64 for an ``integer`` column). These two value checks make flowml a little more accepting
+than MLflow, which refuses int64 -> double (unless the values are 0 and 1) and long -> integer
+whatever the values. Object columns of datetimes become datetime. A float never becomes an
+int, a double never a float, a number never a string.
 
 Tensors: the same dtype rule, and the shape must match, -1 accepting any size. A DataFrame
 given to a model with one tensor input is taken as a 2-D array; a dict feeds named tensors.
@@ -138,7 +140,12 @@ def _safe_numeric(array, target) -> bool:
     source = array.dtype
     if source == target:
         return True
-    if source.kind == target.kind or (source.kind == "u" and target.kind == "i"):
+    if source.kind in "iu" and target.kind in "iu":
+        if np.can_cast(source, target, "safe"):
+            return True
+        bounds = np.iinfo(target)  # a narrower int holds these values when each one fits
+        return bool(array.size == 0 or (array.min() >= bounds.min and array.max() <= bounds.max))
+    if source.kind == target.kind:
         return np.can_cast(source, target, "safe")
     if source.kind in "iu" and target.kind == "f":
         if np.can_cast(source, target, "safe") and source.itemsize * 2 <= target.itemsize:
