@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from flowml.errors import TrackingError, did_you_mean
@@ -35,6 +35,7 @@ from flowml.tracking.sql.query import _compare, _keyed_condition
 
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 EXISTS = "RESOURCE_ALREADY_EXISTS"
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 REDACTED = {"description": None, "user_id": None, "source": "REDACTED-SOURCE-PATH", "storage_location": None,
             "run_id": "REDACTED-RUN-ID", "run_link": "REDACTED-RUN-LINK", "status_message": None,
             "lineage_step": None, "lineage_run_id": None, "lineage_pipeline_run_id": None,
@@ -130,7 +131,10 @@ class SqlRegistryStore:
         clauses = parse_filter(filter_string or "", grammars.REGISTERED_MODELS)
         orders = parse_order_by(list(order_by or []), grammars.REGISTERED_MODELS)
         offset = decode_page_token(page_token)
+        clauses, hide_prompts = _prompt_rule(clauses)
         stmt = select(rm.name).where(*[_model_condition(c) for c in clauses])
+        if hide_prompts:
+            stmt = stmt.where(_not_a_prompt(t.registered_model_tags, rmt.name == rm.name))
         stmt = stmt.order_by(*_ordering(t.registered_models, orders, {"name": "name",
                                                                       "last_updated_timestamp": "last_updated_time",
                                                                       "creation_timestamp": "creation_time"}))
@@ -289,9 +293,12 @@ class SqlRegistryStore:
         ordering = _ordering(t.model_versions, orders, _ORDER_COLUMNS)
         if not any(o.key == "version_number" for o in orders):
             ordering.append(mv.version.desc())
-        stmt = (select(mv.name, mv.version).where(mv.current_stage != Stage.DELETED,
-                                                  *[_version_condition(c) for c in clauses])
-                .order_by(*ordering).limit(max_results + 1).offset(offset))
+        clauses, hide_prompts = _prompt_rule(clauses)
+        stmt = select(mv.name, mv.version).where(mv.current_stage != Stage.DELETED,
+                                                 *[_version_condition(c) for c in clauses])
+        if hide_prompts:
+            stmt = stmt.where(_not_a_prompt(t.model_version_tags, and_(mvt.name == mv.name, mvt.version == mv.version)))
+        stmt = stmt.order_by(*ordering).limit(max_results + 1).offset(offset)
         with self.engine.connect() as conn:
             keys = [tuple(row) for row in conn.execute(stmt)]
             found = _versions(conn, keys[:max_results])
@@ -413,6 +420,23 @@ def _ordering(table, orders: list[Order], columns: dict[str, str]) -> list:
     if not any(o.key == "name" for o in orders):
         terms.append(table.c.name.asc())
     return terms
+
+
+def _prompt_rule(clauses: list[Clause]) -> tuple[list[Clause], bool]:
+    """MLflow's rule for prompts (registered models and versions tagged
+    ``mlflow.prompt.is_prompt = 'true'``, which its client registers): searches leave them out
+    unless a filter asks for them (``= 'true'`` or ``!= 'false'``). MLflow's client adds
+    ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every registered-model search, meaning
+    "not prompts", which models without the tag must pass. Returns the clauses left to apply,
+    and whether to hide prompts."""
+    asked = [c for c in clauses if c.kind == "tag" and c.key == PROMPT_TAG]
+    if any((c.op, str(c.value).lower()) in (("=", "true"), ("!=", "false")) for c in asked):
+        return clauses, False
+    return [c for c in clauses if c not in asked], True
+
+
+def _not_a_prompt(tags, owner):
+    return ~exists().where(owner, tags.c.key == PROMPT_TAG, tags.c.value == "true")
 
 
 def _model_condition(clause: Clause):

@@ -1,4 +1,5 @@
-"""Builds the server's FastAPI application: MLflow's routes under ``/api/2.0/mlflow`` (and
+"""Builds the server's FastAPI application: MLflow's routes (tracking, logged models, model
+registry) under ``/api/2.0/mlflow`` (and
 ``/ajax-api/2.0/mlflow``, as MLflow's UI calls them), the server-info route MLflow 3's client
 asks for, a Host-header allow-list against DNS rebinding, and a cap on request bodies."""
 
@@ -19,7 +20,9 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
     """The application for ``config``; ``store`` (an open SQL store) mostly for tests."""
     from flowml.server.routes.logged_models import router as logged_models
     from flowml.server.routes.artifacts import router as artifacts, runs_router as run_artifacts
+    from flowml.registry.sql import SqlRegistryStore
     from flowml.server.routes.flowml import router as flowml_routes
+    from flowml.server.routes.registry import router as registry
     from flowml.server.routes.tracking import router as tracking
     from flowml.tracking.sql.store import SqlStore
 
@@ -28,6 +31,7 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
     app.state.config = config
     app.state.store = store or SqlStore(config.backend_store_uri, ARTIFACTS_SCHEME)
     app.state.store.local_writers = False  # runs come from remote clients: only heartbeats tell if they live
+    app.state.registry = SqlRegistryStore(app.state.store.engine)  # the registry lives in the same database
     errors.install(app)
     app.include_router(flowml_routes, prefix="/api/2.0/flowml", tags=["flowml"])
     for prefix in API_PREFIXES:
@@ -35,6 +39,7 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
         app.include_router(run_artifacts, prefix=prefix, tags=["artifacts"])
         app.include_router(artifacts, prefix=prefix + "-artifacts", tags=["artifacts"])  # the proxy
         app.include_router(logged_models, prefix=prefix, tags=["logged models"])
+        app.include_router(registry, prefix=prefix, tags=["model registry"])
 
     @app.get("/api/3.0/mlflow/server-info", tags=["server"])
     def server_info() -> dict:

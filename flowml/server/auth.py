@@ -11,7 +11,7 @@ from flowml.server.errors import error
 from flowml.tracking.sql.tokens import ROLES
 
 OPEN_PATHS = ("/health",)
-READ_POSTS = ("/runs/search", "/experiments/search", "/logged-models/search")
+READ_POSTS = ("/runs/search", "/experiments/search", "/logged-models/search", "/registered-models/get-latest-versions")
 
 
 def needed_role(request: Request) -> str:

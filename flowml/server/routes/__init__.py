@@ -15,12 +15,13 @@ from flowml.server.protocol import Params
 Handler = Callable[[object, Params], dict]
 
 
-def mlflow_route(router: APIRouter, path: str, *methods: str) -> Callable[[Handler], Handler]:
-    """Register ``handler`` at ``path`` (relative to ``/api/2.0/mlflow``) for ``methods``."""
+def mlflow_route(router: APIRouter, path: str, *methods: str, store: str = "store") -> Callable[[Handler], Handler]:
+    """Register ``handler`` at ``path`` (relative to ``/api/2.0/mlflow``) for ``methods``; it is
+    given the store held as ``app.state.<store>`` (the tracking store, or ``registry``)."""
     def register(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> JSONResponse:
             params = await Params.of(request)
-            return JSONResponse(await run_in_threadpool(handler, request.app.state.store, params))
+            return JSONResponse(await run_in_threadpool(handler, getattr(request.app.state, store), params))
 
         endpoint.__name__ = handler.__name__
         summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else None
