@@ -29,7 +29,7 @@ from flowml.cache.store import ProjectCache
 from flowml.plan import Plan
 from flowml.runs import Listener, NodeResult, RunOptions, RunSummary, StepContext
 from flowml.environments import Environment, base_env, load_environments
-from flowml.errors import Problem, SpecError, StoreError, did_you_mean
+from flowml.errors import FlowmlError, Problem, SpecError, StoreError, did_you_mean
 from flowml.executors import Executor, ProcessResult, Task
 from flowml.spec.conditions import ConditionError, evaluate
 from flowml.spec.node import Node
@@ -37,6 +37,7 @@ from flowml.spec.interpolate import Ref, format_value, substitute
 from flowml.spec.metrics import read_metrics
 
 DONE_BAD = ("failed", "killed", "skipped")
+DEPLOYED = "deployed"  # a deploy step's manifest component: the version its model URI names at decide time
 # Faults of the file system or the store that fail one node rather than crash the run.
 FAULTS = (OSError, sqlite3.Error, StoreError)
 
@@ -236,6 +237,8 @@ class Scheduler:
                 return _Decision("skip", [f"when: {node.when} is false"])
             command = substitute(node.run, resolve)
             env_vars = {k: format_value(v) for k, v in substitute(node.env_vars, resolve).items()}
+            if node.deploy and unknown:
+                raise _Unknown(node.deploy["model"])  # the version it names may change when they run
         except _Unknown:
             return _Decision("run", [f"upstream {up} will run" for up in unknown])
         except ConditionError as exc:
@@ -245,6 +248,11 @@ class Scheduler:
             environment=self._env_fingerprint(node), inputs=node.inputs, outputs=node.outputs,
             cache_version=node.cache_version, metrics=node.metrics, producers=self.plan.producers[name],
             overlay=self.overlay)
+        if node.deploy:
+            try:
+                manifest[DEPLOYED] = self._deployed_version(node)
+            except FlowmlError as exc:
+                return _Decision("fail", [str(exc)])
         key = make_key(manifest)
         decision = _Decision("run", [], manifest, key, command=command, env_vars=env_vars)
         if not node.cacheable:
@@ -256,14 +264,40 @@ class Scheduler:
             return decision
         if entry is not None:
             present, restore, lost = self.cache.outputs_state(entry)
-            if not lost:
+            if lost:
+                decision.reasons = [f"output {p} missing and not restorable" for p in lost]
+            elif node.deploy and (down := self._not_serving(node, manifest[DEPLOYED])):
+                decision.reasons = [down]
+            else:
                 decision.action, decision.restore, decision.present = "cached", restore, present
-                return decision
-            decision.reasons = [f"output {p} missing and not restorable" for p in lost]
             return decision
         previous = self.last.get(name)
         decision.reasons = explain(manifest, previous.manifest if previous else None) or ["cache entry missing"]
+        if node.deploy and previous is not None and previous.manifest.get(DEPLOYED) != manifest[DEPLOYED]:
+            decision.reasons = [f"{node.deploy['model']} now names {manifest[DEPLOYED]} "
+                                f"(deployed: {previous.manifest.get(DEPLOYED)})"]
         return decision
+
+    def _deployed_version(self, node: Node) -> str:
+        """What a deploy step would serve now: ``version 3`` for a registry URI (resolved at
+        decide time, so an alias that moved reruns the step), else the URI itself."""
+        from flowml.deployments.versions import current_version
+
+        version = current_version(node.deploy["model"], self.plan.root, self.cache.index.uri)
+        return f"version {version}" if version is not None else node.deploy["model"]
+
+    def _not_serving(self, node: Node, deployed: str) -> str | None:
+        """Why an up-to-date deploy step must run anyway (its deployment is gone or down), or None."""
+        from flowml.deployments import target_of
+
+        name = node.deploy["name"]
+        try:
+            found = target_of(self.plan.root, name).status(name)
+        except FlowmlError as exc:
+            return f"deployment {name} cannot be checked: {exc}"
+        if found.state != "running":
+            return f"deployment {name} is {found.state}"
+        return None
 
     def _resolver(self, node: Node):
         def resolve(ref: Ref) -> Any:
@@ -349,7 +383,7 @@ class Scheduler:
         # The step inherits the lock, so a step orphaned by a killed flowml keeps its outputs
         # locked until it exits: a rerun waits for it instead of writing beside it.
         task = Task(name, env.wrap(_argv(decision.command)), self.plan.root,
-                    self._process_env(env, decision.env_vars, outcome.context), logs["stdout"], logs["stderr"],
+                    self._process_env(env, name, decision, outcome.context), logs["stdout"], logs["stderr"],
                     node.timeout, pass_fds=(outcome.lock.fd,))
         start = time.perf_counter()
         outcome.process = self._attempts(task, node, outcome)
@@ -449,10 +483,12 @@ class Scheduler:
         env = self.environments[node.env or ""]
         return {"name": node.env or "local", "fingerprint": env.fingerprint()}
 
-    def _process_env(self, env: Environment, env_vars: dict[str, str], context: StepContext) -> dict[str, str]:
+    def _process_env(self, env: Environment, name: str, decision: _Decision, context: StepContext) -> dict[str, str]:
         variables = base_env()
-        variables.update(env_vars)
-        variables["FLOWML_PIPELINE"] = self.pipeline
+        variables.update(decision.env_vars)
+        variables.update(FLOWML_PIPELINE=self.pipeline, FLOWML_STEP=name)
+        if decision.key:  # what a register: step records in its version's lineage
+            variables["FLOWML_CACHE_KEY"] = decision.key
         variables.update(context.env)
         return env.process_env(variables)
 

@@ -15,7 +15,7 @@ def tracking_uri_of(root: str) -> str:
     return resolve_uri(None, root)
 
 
-def current_version(model_uri: str, root: str) -> str | None:
+def current_version(model_uri: str, root: str, tracking_uri: str | None = None) -> str | None:
     """The version ``model_uri`` names now (``"3"``), or None for a URI outside the registry
     (a folder, ``runs:/``, ``models:/<model_id>``).
 
@@ -29,7 +29,7 @@ def current_version(model_uri: str, root: str) -> str | None:
 
     if parse_model_uri(model_uri) is None:
         return None
-    return str(RegistryClient(tracking_uri_of(root), root).resolve(model_uri).version)
+    return str(RegistryClient(tracking_uri or tracking_uri_of(root), root).resolve(model_uri).version)
 
 
 def movable(model_uri: str) -> bool:

@@ -88,10 +88,60 @@ def _node(pipeline: LoadedPipeline, name: str, step: Step, combo: dict[str, Any]
             outputs.append(metrics)
     upstream = sorted({ref.step for ref in refs_in([step.run, step.env_vars, step.when]) if ref.namespace == "steps"})
     action = next(a for a in ("run", "project", "register_", "deploy") if getattr(step, a) is not None).rstrip("_")
-    return Node(node_name(name, combo), name, action, step.run, run, inputs, outputs, env_vars, used,
-                matrix=combo, env=step.env, needs=list(step.needs), retries=step.retries, timeout=step.timeout,
+    template, needs, deploy = step.run, list(step.needs), None
+    if action in ("register", "deploy"):
+        run, inputs, needs, deploy = _model_step(pipeline, name, step, resolve, inputs)
+        action, template = "run", run
+    return Node(node_name(name, combo), name, action, template, run, inputs, outputs, env_vars, used,
+                matrix=combo, env=step.env, needs=needs, retries=step.retries, timeout=step.timeout,
                 cache_version=step.cache_version, when=step.when, metrics=metrics,
-                declared_outputs=len(step.outputs), upstream_refs=upstream)
+                declared_outputs=len(step.outputs), upstream_refs=upstream, deploy=deploy)
+
+
+def _model_step(pipeline: LoadedPipeline, name: str, step: Step, resolve, inputs: list[str]):
+    """A ``register:`` or ``deploy:`` step as the flowml command it runs, so that caching, retries,
+    logs, ``when:`` and tracking apply to it as to any step.
+
+    Returns (argv, inputs, needs, deploy). A register step's input is its model directory, so
+    a rerun with the same model is a cache hit and registers nothing. A deploy step runs after
+    every step that registers the model it deploys, and its ``deploy`` record
+    (``{"name", "model"}``) lets the scheduler key it on the version the URI names.
+    """
+    kind = "register" if step.register_ is not None else "deploy"
+    base = ("steps", name)
+    for unused in ("outputs", "metrics", "env"):
+        if getattr(step, unused):
+            raise SpecError(pipeline.source.problem(base + (unused,), f"a {kind}: step runs flowml itself and "
+                                                                      f"writes no files: remove '{unused}'"))
+    if step.register_ is not None:
+        spec = substitute(step.register_.model_dump(), resolve)
+        model = _path(pipeline, spec["model"], base + ("register", "model"), output=False)
+        argv = ["flowml", "registry", "register", model, "--name", str(spec["name"])]
+        argv += ["--alias", str(spec["alias"])] if spec["alias"] else []
+        return argv, [model, *inputs], list(step.needs), None
+    spec = substitute(step.deploy.model_dump(), resolve)
+    uri = format_value(spec["model"]).strip()
+    registered = _registered_name(uri)
+    if registered is None and ":" not in uri.split("/", 1)[0]:  # a folder: its content is an input
+        uri = _path(pipeline, uri, base + ("deploy", "model"), output=False)
+        inputs = [uri, *inputs]
+    deployment = str(spec["name"] or registered or name)
+    argv = ["flowml", "deployments", "create", deployment, "-m", uri, "--target", str(spec["target"])]
+    argv += ["--port", str(spec["port"])] if spec["port"] else []
+    registers = [s for s, other in pipeline.spec.steps.items()
+                 if other.register_ is not None and other.register_.name == registered and s != name]
+    needs = list(dict.fromkeys([*step.needs, *registers]))
+    return argv, inputs, needs, {"name": deployment, "model": uri}
+
+
+def _registered_name(uri: str) -> str | None:
+    """``wine`` for ``models:/wine@candidate`` or ``models:/wine/3``, else None."""
+    if not uri.startswith("models:/"):
+        return None
+    body = uri[len("models:/"):]
+    if "@" in body:
+        return body.split("@", 1)[0]
+    return body.split("/", 1)[0] if "/" in body else None
 
 
 def _path(pipeline: LoadedPipeline, value: Any, where: tuple, *, output: bool) -> str:

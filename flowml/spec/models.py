@@ -121,19 +121,21 @@ class CacheSpec(_Model):
 
 
 class RegisterSpec(_Model):
-    """Register a model directory in the registry (executed by the models issue)."""
+    """Register a model directory (an output of an earlier step) as a version of ``name``."""
 
-    model: str
-    name: str
-    alias: str | None = None
+    model: str = Field(description="the model directory, e.g. models/best/")
+    name: str = Field(description="the registered model")
+    alias: str | None = Field(None, description="point this alias at the version, e.g. candidate")
 
 
 class DeploySpec(_Model):
-    """Deploy a registered model (executed by the models issue)."""
+    """Serve a model as a named deployment; reruns when the version the URI names changes."""
 
-    model: str
-    target: str = "local"
-    port: int | None = None
+    model: str = Field(description="models:/NAME@ALIAS, models:/NAME/VERSION, or a model directory")
+    target: str = Field("local", description="local, docker, or a plugin's target")
+    port: int | None = Field(None, ge=1, le=65535, description="default: the deployment's port, else a free one")
+    name: str | None = Field(None, description="the deployment's name; default: the registered model's name, "
+                                               "else the step's")
 
 
 class ProjectSpec(_Model):

@@ -16,7 +16,7 @@ class Node:
 
     name: str  # "train" or "train[alpha=0.1]"
     step: str  # the step it comes from
-    action: str  # run | project | register | deploy
+    action: str  # run | project (a register: or deploy: step compiles to a run of a flowml command)
     template: str | list[str] | None  # ``run`` as written, for explanations
     run: str | list[str] | None  # params and matrix substituted; ${steps...} kept
     inputs: list[str]  # normalized, relative to the pipeline root (or absolute)
@@ -33,6 +33,7 @@ class Node:
     metrics: str | None = None  # normalized path of the metrics file, also in outputs
     declared_outputs: int = 0  # how many of ``outputs`` the file lists (the rest is the metrics file)
     upstream_refs: list[str] = field(default_factory=list)  # node or step names read via ${steps...}
+    deploy: dict[str, str] | None = None  # a deploy: step's {"name", "model"}: the version is part of its key
 
     @property
     def cacheable(self) -> bool:
