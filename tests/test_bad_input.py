@@ -359,18 +359,22 @@ steps:
     run: echo hi
     env: e
 """, ("'docker'", "not available"), "pipeline.yaml:3:", "environments.e"),
-    Case("register-step", """\
+    Case("register-step-with-outputs", """\
 name: t
 steps:
   a:
     register: {model: m/, name: x}
-""", ("register", "not available in this version"), "pipeline.yaml:4:", "steps.a.register"),
-    Case("deploy-step", """\
+    outputs: [y]
+""", ("register: step", "writes no files", "remove 'outputs'"), "pipeline.yaml:5:", "steps.a.outputs"),
+    Case("deploy-step-with-env", """\
 name: t
+environments:
+  e: {python: {}}
 steps:
   a:
     deploy: {model: "models:/x@c"}
-""", ("deploy", "not available in this version"), "pipeline.yaml:4:", "steps.a.deploy"),
+    env: e
+""", ("deploy: step", "remove 'env'"), "pipeline.yaml:7:", "steps.a.env"),
     # -- the same faults through `status` and `dag` ---------------------------------------------
     Case("status-unknown-param", """\
 name: t
