@@ -56,11 +56,20 @@ def _enforce_columns(data: Any, schema: Schema):
         if len(frame.columns) < len(specs):
             raise ModelInputError(f"the model takes {len(specs)} columns, the input has {len(frame.columns)}")
         pairs = list(zip(frame.columns[:len(specs)], specs))
-    out = frame[[name for name, _ in pairs]].copy()  # extra columns dropped, the schema's order
-    for name, spec in pairs:
-        if spec.checked:
-            out[name] = _column(out[name], spec.type, name)
+    names = [name for name, _ in pairs]
+    dtypes = frame.dtypes
+    convert = [(name, spec) for name, spec in pairs if spec.checked and not _already(dtypes[name], spec.type)]
+    if not convert and list(frame.columns) == names:
+        return frame  # the common case, checked without copying: a serving process pays this per request
+    out = frame[names].copy()  # extra columns dropped, the schema's order
+    for name, spec in convert:
+        out[name] = _column(out[name], spec.type, name)
     return out
+
+
+def _already(dtype, expected: str) -> bool:
+    """Whether a column of ``dtype`` needs no conversion to ``expected``."""
+    return expected in NUMPY_DTYPE and expected not in ("string", "binary") and str(dtype) == NUMPY_DTYPE[expected]
 
 
 def _as_frame(data: Any, schema: Schema):
