@@ -119,10 +119,10 @@ def _registered_or_logged(model_uri: str, tracking_uri: str | None) -> str:
         if isinstance(exc, ModelError):
             raise
         raise ModelError(f"model URI '{model_uri}': {exc}") from None
-    source = version.source
-    if source.startswith("models:/") and source.rstrip("/") != model_uri.rstrip("/"):
+    source = version.source  # MLflow 3 registers models:/<model_id>; older versions a runs:/ URI or a path
+    if source.startswith(("models:/", "runs:/")) and source.rstrip("/") != model_uri.rstrip("/"):
         return resolve_location(source, tracking_uri)
-    return resolve_location(source, tracking_uri) if source.startswith("runs:/") else source
+    return source
 
 
 def _fetch(location: str, dst: str | None, tracking_uri: str | None) -> str:
