@@ -1,0 +1,77 @@
+"""``flowml.pyfunc.spark_udf`` on a real local[2] Spark session (skipped when pyspark or Java is missing)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import pytest
+
+pyspark = pytest.importorskip("pyspark")
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    pytest.skip("Spark needs Java", allow_module_level=True)
+
+pytestmark = [pytest.mark.slow,  # a Spark session takes 20 s or more to start here
+              pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    session = (SparkSession.builder.master("local[2]").appName("flowml-tests")
+               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
+               .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
+               .getOrCreate())
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, iris, classifier):
+    import flowml.sklearn
+
+    path = tmp_path_factory.mktemp("spark") / "iris"
+    flowml.sklearn.save_model(classifier, str(path), input_example=iris[0][:5])
+    return path
+
+
+def test_udf_predicts_like_the_model(spark, model_dir, iris, classifier):
+    import flowml.pyfunc
+    from pyspark.sql.functions import col, struct
+
+    X, _ = iris
+    frame = spark.createDataFrame(X).repartition(4)
+    udf = flowml.pyfunc.spark_udf(spark, str(model_dir), result_type="long")
+    scored = frame.withColumn("by_columns", udf(*X.columns)) \
+                  .withColumn("by_struct", udf(struct(*[col(c) for c in X.columns[::-1]]))).toPandas()
+    want = classifier.predict(scored[list(X.columns)]).tolist()
+    assert scored["by_columns"].tolist() == want
+    assert scored["by_struct"].tolist() == want
+
+
+def test_array_result_and_double(spark, tmp_path, iris, classifier):
+    import flowml.pyfunc
+    import flowml.sklearn
+
+    X, _ = iris
+    flowml.sklearn.save_model(classifier, str(tmp_path / "proba"), input_example=X[:5],
+                              pyfunc_predict_fn="predict_proba")
+    frame = spark.createDataFrame(X[:20])
+    proba = flowml.pyfunc.spark_udf(spark, str(tmp_path / "proba"), result_type="array<double>")
+    rows = frame.withColumn("p", proba(*X.columns)).toPandas()
+    got = [list(p) for p in rows["p"]]
+    assert got == classifier.predict_proba(rows[list(X.columns)]).tolist()
+
+
+def test_input_that_does_not_fit_fails_the_job_with_the_reason(spark, model_dir, iris):
+    import flowml.pyfunc
+
+    X, _ = iris
+    frame = spark.createDataFrame(X[["sepal length (cm)"]].rename(columns={"sepal length (cm)": "x"}))
+    udf = flowml.pyfunc.spark_udf(spark, str(model_dir), result_type="long")
+    with pytest.raises(Exception, match="missing input columns: .sepal length"):
+        frame.withColumn("p", udf("x")).collect()
