@@ -61,23 +61,48 @@ def test_list_versions_and_describe_with_lineage(wine):
     assert model.code == 0 and "Wine quality" in model.out
 
 
-def test_alias_tag_stage_and_delete(wine):
-    assert wine.flowml("registry", "alias", "wine", "production", "1").code == 0
-    assert wine.flowml("registry", "tag", "wine/1", "checked", "yes").code == 0
-    assert wine.flowml("registry", "tag", "wine", "team", "fraud").code == 0
-    assert wine.flowml("registry", "stage", "wine/1", "staging").code == 0
-    version = wine.flowml("registry", "describe", "wine/1", "--json").json["model_version"]
+@pytest.fixture
+def in_process(wine, monkeypatch):
+    """``flowml ARGS`` run in this process by click's runner, in the project (fast enough for a
+    long sequence of commands); returns its output and checks that it succeeded."""
+    import json
+
+    from click.testing import CliRunner
+
+    from flowml.cli import cli
+    from flowml.tracking import stores
+
+    monkeypatch.chdir(wine.root)
+    monkeypatch.setattr(stores, "_stores", {})
+    monkeypatch.delenv("FLOWML_TRACKING_URI", raising=False)
+
+    def run(*args: str):
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output) if "--json" in args else result.output
+
+    yield run
+    for opened in stores._stores.values():
+        opened.close()
+
+
+def test_alias_tag_stage_and_delete(wine, in_process):
+    assert in_process("registry", "alias", "wine", "production", "1") == "wine@production -> version 1\n"
+    in_process("registry", "tag", "wine/1", "checked", "yes")
+    in_process("registry", "tag", "wine", "team", "fraud")
+    assert "now in stage Staging" in in_process("registry", "stage", "wine/1", "staging")
+    version = in_process("registry", "describe", "wine/1", "--json")["model_version"]
     assert (version["aliases"], version["tags"], version["current_stage"]) == \
         (["production"], [{"key": "checked", "value": "yes"}], "Staging")
-    assert wine.flowml("registry", "alias", "wine", "production", "--delete").code == 0
-    assert wine.flowml("registry", "tag", "wine", "team", "--delete").code == 0
-    model = wine.flowml("registry", "describe", "wine", "--json").json["registered_model"]
+    in_process("registry", "alias", "wine", "production", "--delete")
+    in_process("registry", "tag", "wine", "team", "--delete")
+    model = in_process("registry", "describe", "wine", "--json")["registered_model"]
     assert model["aliases"] == [{"alias": "candidate", "version": "2"}] and model["tags"] == []
-    assert wine.flowml("registry", "delete", "wine/1").code == 0
+    in_process("registry", "delete", "wine/1")
     refused = wine.flowml("registry", "delete", "wine")  # no terminal to ask on: --yes is needed
     assert refused.code == 2 and "--yes" in refused.err and "1 version" in refused.err
-    assert wine.flowml("registry", "delete", "wine", "--yes").code == 0
-    assert wine.flowml("registry", "list", "--json").json == {"registered_models": []}
+    in_process("registry", "delete", "wine", "--yes")
+    assert in_process("registry", "list", "--json") == {"registered_models": []}
 
 
 @pytest.mark.parametrize("args, message", [

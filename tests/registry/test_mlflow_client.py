@@ -40,6 +40,11 @@ def test_registered_models_versions_search_and_tags(client, new_name):
     found = client.search_registered_models(filter_string=f"name = '{name}'")
     assert [m.name for m in found] == [name] and found[0].tags == {"team": "fraud"}
     assert len(client.search_registered_models(filter_string=f"name LIKE '{name[:-3]}%' and tags.team = 'fraud'")) == 1
+    twin = client.create_registered_model(name + "-twin").name
+    by_name = client.search_registered_models(f"name LIKE '{name}%'", order_by=["name DESC"], max_results=1)
+    assert [m.name for m in by_name] == [twin] and by_name.token
+    rest = client.search_registered_models(f"name LIKE '{name}%'", order_by=["name DESC"], page_token=by_name.token)
+    assert [m.name for m in rest] == [name] and not rest.token
     versions = client.search_model_versions(f"name = '{name}'")
     assert sorted(v.version for v in versions) == ["1", "2"]
     assert [v.version for v in client.search_model_versions(f"name = '{name}' and tags.algo = 'lr'")] == ["1"]

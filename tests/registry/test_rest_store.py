@@ -55,6 +55,8 @@ def test_resolve_every_uri_form(rc, new_name):
     rc.set_registered_model_alias(name, "production", 2)
     rc.transition_model_version_stage(name, 1, "Staging")
     assert rc.resolve(f"models:/{name}/3").version == 3
+    ordered = rc.search_model_versions(f"name = '{name}'", order_by=["version_number ASC"], max_results=2)
+    assert [v.version for v in ordered] == [1, 2] and ordered.token  # a list in a GET query string
     assert rc.resolve(f"models:/{name}@production").version == 2
     assert rc.resolve(f"models:/{name}/latest").version == 3
     assert rc.resolve(f"models:/{name}/staging").version == 1
