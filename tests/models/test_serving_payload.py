@@ -146,7 +146,8 @@ def test_fast_path_equals_predict_on_a_dataframe(served, iris, form):
 
 @pytest.mark.parametrize("raw", [
     b'{"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[1.0, 2.0, 3.0, 4.0]]}}',  # other names
-    b'{"inputs": [[5, 3.5, 1.4, 0.2]]}',  # an int: the signature check rules on it
+    b'{"inputs": [[5, 3, 1, 0]]}',  # all ints: the signature check rules on them
+    b'{"inputs": [[1152921504606846977, 3.5, 1.4, 0.2]]}',  # an int past 2**53: the check refuses it
     b'{"inputs": [[true, 3.5, 1.4, 0.2]]}',  # a boolean would silently become 1.0
     b'{"inputs": [["5.1", 3.5, 1.4, 0.2]]}',  # a string would silently become a number
     b'{"inputs": [[null, 3.5, 1.4, 0.2]]}',

@@ -1,19 +1,21 @@
 """The fast path for the commonest request: rows of numbers for a model whose inputs are all
-float (or all double) columns.
+``double`` columns.
 
 Such a request is decoded straight into a numpy matrix in the signature's column order and
 given to the estimator's own predict function, skipping the DataFrame: on pandas 3 a one-row
 DataFrame costs scikit-learn about 1 ms to check, the matrix about 0.1 ms. The answer must be
 exactly the general path's (``PyFuncModel.predict`` on a DataFrame), so the path is narrow:
 
-* it is built only when the flavor hands out its raw predict function and every input column
-  has one float type, and it is proven at load time: a probe table (the model's input example,
-  or rows made from the signature) is predicted both ways and must give equal results (a
-  pipeline that selects columns by name fails that probe and keeps the general path);
+* it is built only for a scikit-learn model whose input columns are all ``double``, and it is
+  proven at load time: a probe table (the model's input example, or rows made from the
+  signature) is predicted both ways and must give equal results (a pipeline that selects
+  columns by name fails that probe and keeps the general path);
 * a request takes it only if it is JSON ``dataframe_split`` (columns in any order),
-  ``dataframe_records``, or ``inputs``/``instances`` as a list of rows, without params, and
-  every value is a JSON float (not an int, whose conversion the signature check rules on, nor
-  a boolean, string or null) in a full rectangle.
+  ``dataframe_records``, or ``inputs``/``instances`` as a list of rows, without params, and its
+  values make a full rectangle of numbers: numpy must read them as floats (a string, a null
+  or a ragged row fails that), the body holds no ``true``/``false`` (a boolean would pass as
+  1.0), and no value is beyond 2**53, the largest integer the signature check converts to a
+  double (an int within it converts to the same float both ways).
 
 Anything else returns None and goes down the general path, which also reports every error.
 """
@@ -24,21 +26,20 @@ from typing import Any, Callable
 
 import orjson
 
-from flowml.models.signature import NUMPY_DTYPE, Schema
+from flowml.models.signature import Schema
 
-FLOAT_TYPES = ("float", "double")
+EXACT_INT = 2.0 ** 53  # integers up to this convert to a double without change, as the signature check requires
 
 
 class MatrixPath:
     """Callable ``(body, media type) -> predictions | None`` for one model."""
 
-    def __init__(self, names: list[str], dtype, predict: Callable[[Any], Any]) -> None:
+    def __init__(self, names: list[str], predict: Callable[[Any], Any]) -> None:
         self.names = names
-        self.dtype = dtype
         self.predict = predict
 
     def __call__(self, body: bytes, kind: str) -> Any:
-        if kind != "application/json":
+        if kind != "application/json" or b"true" in body or b"false" in body:
             return None
         rows = self.rows(body)
         if rows is None:
@@ -89,22 +90,18 @@ class MatrixPath:
         return rows if len(rows) == len(data) else None
 
     def matrix(self, rows: list):
-        """``rows`` as a 2-D array of the column type, or None unless every value is a JSON float."""
+        """``rows`` as a 2-D float64 array, or None unless they are a rectangle of plain numbers."""
         import numpy as np
 
         if not rows:
             return None
         try:
-            kinds = {type(value) for row in rows for value in row}
-        except TypeError:  # a row that is not a list
-            return None
-        if kinds != {float}:
-            return None
-        try:
-            matrix = np.array(rows, dtype=self.dtype)
+            matrix = np.array(rows)
         except ValueError:  # ragged rows
             return None
-        if matrix.ndim != 2 or matrix.shape[1] != len(self.names):
+        if matrix.dtype != np.float64 or matrix.ndim != 2 or matrix.shape[1] != len(self.names):
+            return None  # strings, nulls, all-int rows (the signature check rules on those), nesting
+        if not np.abs(matrix).max() <= EXACT_INT:
             return None
         return matrix
 
@@ -120,8 +117,7 @@ def build(model, schema: Schema | None, raw_predict: Callable | None, probe) -> 
     """
     if raw_predict is None or schema is None or schema.is_tensor_spec() or not schema.has_input_names():
         return None
-    types = {spec.type if isinstance(spec.type, str) else "" for spec in schema}
-    if len(types) != 1 or not types <= set(FLOAT_TYPES) or not all(spec.required for spec in schema):
+    if not all(spec.type == "double" and spec.required for spec in schema):
         return None
     import warnings
 
@@ -131,13 +127,12 @@ def build(model, schema: Schema | None, raw_predict: Callable | None, probe) -> 
     # here the columns are the signature's, in its order, so the warning says nothing.
     warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
     names = [str(name) for name in schema.input_names()]
-    dtype = np.dtype(NUMPY_DTYPE[types.pop()])
-    path = MatrixPath(names, dtype, raw_predict)
-    frame = probe if probe is not None else _synthetic_rows(names, dtype)
+    path = MatrixPath(names, raw_predict)
+    frame = probe if probe is not None else _synthetic_rows(names)
     try:
-        frame = frame[names].astype(dtype)
+        frame = frame[names].astype(np.float64)
         expected = model.predict(frame)
-        got = raw_predict(frame.to_numpy(dtype=dtype))
+        got = raw_predict(frame.to_numpy(dtype=np.float64))
     except Exception:  # the flavor cannot take a matrix (or the probe itself fails): keep the general path
         return None
     if not _same(expected, got):
@@ -145,13 +140,13 @@ def build(model, schema: Schema | None, raw_predict: Callable | None, probe) -> 
     return path
 
 
-def _synthetic_rows(names: list[str], dtype):
+def _synthetic_rows(names: list[str]):
     """A small table of varied values, one column per signature name."""
     import numpy as np
     import pandas as pd
 
-    values = np.array([[0.0, 1.0, -1.0, 0.5, 2.5, -3.75, 10.0, 1e-3]], dtype=dtype).T
-    return pd.DataFrame(values + np.arange(len(names), dtype=dtype), columns=names)
+    values = np.array([[0.0, 1.0, -1.0, 0.5, 2.5, -3.75, 10.0, 1e-3]]).T
+    return pd.DataFrame(values + np.arange(len(names), dtype=np.float64), columns=names)
 
 
 def _same(expected: Any, got: Any) -> bool:

@@ -14,6 +14,7 @@ reported and the old one keeps serving; a worker that dies is replaced.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -225,7 +226,13 @@ def _receive(worker: Worker) -> tuple[str, object]:
 # the worker process --------------------------------------------------------------------------
 
 def worker_main(sock: socket.socket, path: str, info: ModelInfo, conn, threads: str) -> None:
-    """A worker: load the model, then serve it on ``sock`` while listening for new versions."""
+    """A worker: load the model, then serve it on ``sock`` while listening for new versions.
+
+    What loading leaves in memory (the libraries, the model) is frozen out of the cyclic garbage
+    collector: otherwise every full collection walks those millions of objects, and decoding a
+    10,000-row request (tens of thousands of new lists) triggers several of them: 18 ms a
+    request instead of 5.
+    """
     for variable in _THREAD_VARIABLES:  # before numpy is imported: the workers share the cores
         os.environ.setdefault(variable, threads)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor acts on SIGHUP, not each worker
@@ -239,6 +246,8 @@ def worker_main(sock: socket.socket, path: str, info: ModelInfo, conn, threads: 
     except Exception as exc:  # reported to the supervisor, which says it to the user
         conn.send(("failed", (info, f"{type(exc).__name__}: {exc}")))
         return
+    gc.collect()
+    gc.freeze()
     conn.send(("ready", info))
     threading.Thread(target=_listen, args=(conn, app), name="flowml-model-loader", daemon=True).start()
     config = uvicorn.Config(app, lifespan="off", ws="none", log_level="warning", access_log=False,
@@ -261,5 +270,6 @@ def _listen(conn, app) -> None:
         except Exception as exc:
             conn.send(("failed", (info, f"{type(exc).__name__}: {exc}")))
             continue
+        gc.freeze()
         app.swap(served)
         conn.send(("ready", info))
