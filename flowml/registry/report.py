@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowml.registry.entities import ModelVersion, RegisteredModel
-from flowml.tracking.report import _pairs, _row, _time
+from flowml.tracking.report import add_row, format_time, pairs_table
 
 
 def models_table(models: list[RegisteredModel]):
@@ -18,8 +18,8 @@ def models_table(models: list[RegisteredModel]):
         table.add_column(column, justify="right" if column == "latest" else "left")
     for model in models:
         newest = max((v.version for v in model.latest_versions), default=None)
-        _row(table, model.name, "" if newest is None else str(newest), _aliases(model.aliases),
-             _time(model.last_updated_timestamp), _first_line(model.description))
+        add_row(table, model.name, "" if newest is None else str(newest), _aliases(model.aliases),
+             format_time(model.last_updated_timestamp), _first_line(model.description))
     return table
 
 
@@ -31,7 +31,7 @@ def versions_table(versions: list[ModelVersion]):
     for column in ("version", "stage", "aliases", "created", "run", "step", "source"):
         table.add_column(column, justify="right" if column == "version" else "left")
     for v in versions:
-        _row(table, str(v.version), v.current_stage, ", ".join(v.aliases), _time(v.creation_timestamp),
+        add_row(table, str(v.version), v.current_stage, ", ".join(v.aliases), format_time(v.creation_timestamp),
              v.run_id or "", v.lineage.step or "", v.source)
     return table
 
@@ -40,11 +40,11 @@ def model_details(model: RegisteredModel):
     """A registered model: its fields, tags, and the newest version of each stage."""
     from rich.console import Group
 
-    parts: list[Any] = [_pairs("registered model", {
-        "name": model.name, "description": model.description, "created": _time(model.creation_timestamp),
-        "updated": _time(model.last_updated_timestamp), "aliases": _aliases(model.aliases)})]
+    parts: list[Any] = [pairs_table("registered model", {
+        "name": model.name, "description": model.description, "created": format_time(model.creation_timestamp),
+        "updated": format_time(model.last_updated_timestamp), "aliases": _aliases(model.aliases)})]
     if model.tags:
-        parts.append(_pairs("tags", dict(sorted(model.tags.items()))))
+        parts.append(pairs_table("tags", dict(sorted(model.tags.items()))))
     if model.latest_versions:
         table = versions_table(sorted(model.latest_versions, key=lambda v: -v.version))
         table.title, table.title_justify = "latest version of each stage", "left"
@@ -60,17 +60,17 @@ def version_details(version: ModelVersion):
     fields = {"model": version.name, "version": str(version.version), "stage": version.current_stage,
               "status": version.status, "description": version.description, "aliases": ", ".join(version.aliases),
               "source": version.source, "run": version.run_id, "logged model": version.model_id,
-              "created": _time(version.creation_timestamp), "updated": _time(version.last_updated_timestamp)}
-    parts: list[Any] = [_pairs("model version", {k: v for k, v in fields.items() if v})]
+              "created": format_time(version.creation_timestamp), "updated": format_time(version.last_updated_timestamp)}
+    parts: list[Any] = [pairs_table("model version", {k: v for k, v in fields.items() if v})]
     if version.tags:
-        parts.append(_pairs("tags", dict(sorted(version.tags.items()))))
+        parts.append(pairs_table("tags", dict(sorted(version.tags.items()))))
     lineage = version.lineage
-    parts.append(_pairs("lineage", {"step": lineage.step, "step run": lineage.run_id,
+    parts.append(pairs_table("lineage", {"step": lineage.step, "step run": lineage.run_id,
                                     "pipeline run": lineage.pipeline_run_id, "cache key": lineage.cache_key,
                                     "content digest": lineage.content_digest}
                         if lineage else {"": "none recorded (registered outside a pipeline)"}))
     if lineage.input_digests:
-        parts.append(_pairs("inputs (digest)", dict(sorted(lineage.input_digests.items()))))
+        parts.append(pairs_table("inputs (digest)", dict(sorted(lineage.input_digests.items()))))
     return Group(*parts)
 
 

@@ -31,7 +31,7 @@ from flowml.tracking.entities import now_ms
 from flowml.tracking.search import Clause, Order, decode_page_token, encode_page_token, parse_filter, parse_order_by
 from flowml.tracking.sql import tables as t
 from flowml.tracking.sql.database import reporting_errors, writing
-from flowml.tracking.sql.query import _compare, _keyed_condition
+from flowml.tracking.sql.query import compare, keyed_condition
 
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 EXISTS = "RESOURCE_ALREADY_EXISTS"
@@ -441,18 +441,18 @@ def _not_a_prompt(tags, owner):
 
 def _model_condition(clause: Clause):
     if clause.kind == "attribute":
-        return _compare(rm.name, clause.op, clause.value)
-    return _keyed_condition(t.registered_model_tags, rmt.name == rm.name, clause)
+        return compare(rm.name, clause.op, clause.value)
+    return keyed_condition(t.registered_model_tags, rmt.name == rm.name, clause)
 
 
 def _version_condition(clause: Clause):
     if clause.kind == "tag":
-        return _keyed_condition(t.model_version_tags, and_(mvt.name == mv.name, mvt.version == mv.version), clause)
+        return keyed_condition(t.model_version_tags, and_(mvt.name == mv.name, mvt.version == mv.version), clause)
     if clause.key == "version_number":
         if not float(clause.value).is_integer():
             raise TrackingError(f"version_number is a whole number, got {clause.value:g}")
-        return _compare(mv.version, clause.op, int(clause.value))
-    return _compare(mv.source if clause.key == "source_path" else mv[clause.key], clause.op, clause.value)
+        return compare(mv.version, clause.op, int(clause.value))
+    return compare(mv.source if clause.key == "source_path" else mv[clause.key], clause.op, clause.value)
 
 
 def _models(conn: Connection, names: list[str]) -> list[RegisteredModel]:

@@ -27,7 +27,7 @@ def runs_table(runs: list[Run]):
     for run, depth in _tree(runs):
         tags = run.data.tags
         cache = {"true": "hit", "false": "miss"}.get(tags.get("flowml.cache_hit", ""), "")
-        _row(table, run.info.run_id, "  " * depth + run.info.run_name, run.info.status, _time(run.info.start_time),
+        add_row(table, run.info.run_id, "  " * depth + run.info.run_name, run.info.status, format_time(run.info.start_time),
              _duration(run), cache, *(_number(run.data.metrics.get(k)) for k in keys))
     return table
 
@@ -38,8 +38,8 @@ def run_details(run: Run, children: list[Run], artifacts: list[str]):
     from rich.table import Table
 
     info = run.info
-    head = _pairs("run", {"id": info.run_id, "name": info.run_name, "experiment": info.experiment_id,
-                          "status": info.status, "user": info.user_id, "started": _time(info.start_time),
+    head = pairs_table("run", {"id": info.run_id, "name": info.run_name, "experiment": info.experiment_id,
+                          "status": info.status, "user": info.user_id, "started": format_time(info.start_time),
                           "duration": _duration(run), "artifacts": info.artifact_uri,
                           "lifecycle": info.lifecycle_stage})
     parts: list[Any] = [head]
@@ -47,15 +47,15 @@ def run_details(run: Run, children: list[Run], artifacts: list[str]):
                           ("metrics (latest)", {k: _number(v) for k, v in run.data.metrics.items()}),
                           ("tags", run.data.tags)):
         if values:
-            parts.append(_pairs(title, dict(sorted(values.items()))))
+            parts.append(pairs_table(title, dict(sorted(values.items()))))
     if artifacts:
-        parts.append(_pairs("artifacts", {path: "" for path in artifacts}))
+        parts.append(pairs_table("artifacts", {path: "" for path in artifacts}))
     if children:
         table = Table(title="child runs", title_justify="left", box=None, header_style="bold")
         for column in ("run id", "name", "status", "cache"):
             table.add_column(column)
         for child in children:
-            _row(table, child.info.run_id, child.info.run_name, child.info.status,
+            add_row(table, child.info.run_id, child.info.run_name, child.info.status,
                  {"true": "hit", "false": "miss"}.get(child.data.tags.get("flowml.cache_hit", ""), ""))
         parts.append(table)
     return Group(*parts)
@@ -89,7 +89,7 @@ def comparison_table(runs: list[Run]):
         for key, values in data[section].items():
             differs = f"{section}.{key}" in data["different"]
             cells = [_number(v) if section == "metrics" else ("" if v is None else v) for v in values.values()]
-            _row(table, "*" if differs else "", f"{section}.{key}", *cells, style="bold yellow" if differs else None)
+            add_row(table, "*" if differs else "", f"{section}.{key}", *cells, style="bold yellow" if differs else None)
     return table
 
 
@@ -101,7 +101,7 @@ def experiments_table(experiments: list[Experiment], stats: dict[str, tuple[int,
         table.add_column(column, justify="right" if column == "runs" else "left")
     for exp in experiments:
         count, last = stats.get(exp.experiment_id, (0, None))
-        _row(table, exp.experiment_id, exp.name, str(count), _time(last or exp.last_update_time), exp.lifecycle_stage)
+        add_row(table, exp.experiment_id, exp.name, str(count), format_time(last or exp.last_update_time), exp.lifecycle_stage)
     return table
 
 
@@ -125,18 +125,18 @@ def _tree(runs: list[Run]) -> list[tuple[Run, int]]:
     return out
 
 
-def _pairs(title: str, values: dict[str, Any]):
+def pairs_table(title: str, values: dict[str, Any]):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
     for key, value in values.items():
-        _row(table, key, "" if value is None else str(value))
+        add_row(table, key, "" if value is None else str(value))
     return table
 
 
-def _row(table, *cells: str, style: str | None = None) -> None:
+def add_row(table, *cells: str, style: str | None = None) -> None:
     from rich.text import Text
 
     table.add_row(*(Text(cell) for cell in cells), style=style)
@@ -150,7 +150,7 @@ def _common_keys(dicts: list[dict], limit: int) -> list[str]:
     return sorted(sorted(counts), key=lambda k: -counts[k])[:limit]
 
 
-def _time(ms: int | None) -> str:
+def format_time(ms: int | None) -> str:
     if ms is None:
         return ""
     return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")

@@ -20,7 +20,7 @@ entities, attributes and operators are is a :class:`Grammar`; :data:`RUNS` (the 
 :data:`EXPERIMENTS` is ``search_experiments``'s (MLflow's ``SearchExperimentsUtils``): tags
 with ``= != LIKE ILIKE``; attributes ``name`` (as a string) and ``creation_time``,
 ``last_update_time`` (as numbers); ``order_by`` on ``name``, ``experiment_id``,
-``creation_time`` and ``last_update_time`` only.
+``creation_time`` and ``last_update_time`` only. :data:`LOGGED_MODELS` is ``search_logged_models``'s.
 
 Keys are quoted with backticks or double quotes when they are not dotted words; strings with
 single or double quotes, a doubled quote standing for itself. In LIKE patterns ``%`` is any
@@ -103,6 +103,19 @@ EXPERIMENTS = Grammar(
     numeric_attributes=("creation_time", "last_update_time"),
     string_attributes=("name",),
     order_attributes=("name", "experiment_id", "creation_time", "last_update_time"),
+)
+
+# search_logged_models, as MLflow's SearchLoggedModelsUtils takes it (flowml keeps no metrics
+# on logged models, so ``metrics.`` is refused rather than matching nothing).
+LOGGED_MODELS = Grammar(
+    prefixes={"tag": "tag", "tags": "tag", "param": "param", "params": "param",
+              "attribute": "attribute", "attributes": "attribute"},
+    ops={"tag": _STRING_OPS, "param": _STRING_OPS},
+    numeric_attributes=("creation_timestamp", "last_updated_timestamp"),
+    string_attributes=("name", "model_id", "model_type", "status", "source_run_id"),
+    order_attributes=("name", "model_id", "model_type", "status", "source_run_id", "creation_timestamp",
+                      "last_updated_timestamp"),
+    aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
 )
 
 _WORD = re.compile(r"[A-Za-z_]\w*")

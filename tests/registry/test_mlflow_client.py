@@ -144,3 +144,7 @@ def test_sklearn_log_model_registers_a_logged_model(client, backend, new_name):
     assert '"version": "1"' in logged.tags["mlflow.modelVersions"]  # MLflow's own link back
     loaded = mlflow.pyfunc.load_model(f"models:/{name}/1")
     assert list(loaded.predict([[0.0, 1.0]])) == [0]
+    # MLflow's client finds a run's logged model by searching logged models by name.
+    again = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+    assert again.version == "2" and again.run_id == run.info.run_id
+    assert client.get_model_version_download_uri(name, "2") == logged.artifact_location

@@ -14,6 +14,7 @@ from flowml.tracking import validation as check
 from flowml.tracking.entities import LifecycleStage, LoggedModel, LoggedModelStatus, now_ms
 from flowml.tracking.sql import tables as t
 from flowml.tracking.sql.database import writing
+from flowml.tracking.sql.query import compare, keyed_condition
 
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 
@@ -91,11 +92,12 @@ class LoggedModelStore:
 
     def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str = "", max_results: int = 100,
                              page_token: str | None = None) -> tuple[list[LoggedModel], str | None]:
-        """Active logged models of the experiments, newest first. Filters are not supported yet."""
-        from flowml.tracking.search import decode_page_token, encode_page_token
+        """Active logged models of the experiments matching ``filter_string`` (MLflow's grammar for
+        logged models: ``name = 'model'``, ``tags.k``/``params.k``, ``status``, ``source_run_id``,
+        timestamps), newest first. MLflow's client filters by name to find a run's model."""
+        from flowml.tracking.search import LOGGED_MODELS, decode_page_token, encode_page_token, parse_filter
 
-        if filter_string and filter_string.strip():
-            raise TrackingError("filters in search_logged_models are not supported by this server yet")
+        clauses = parse_filter(filter_string or "", LOGGED_MODELS)
         if not 1 <= int(max_results) <= 1000:
             raise TrackingError(f"max_results must be between 1 and 1000, got {max_results}")
         if not all(str(e).isdigit() for e in experiment_ids):
@@ -103,7 +105,7 @@ class LoggedModelStore:
         offset = decode_page_token(page_token)
         m = t.logged_models.c
         stmt = (select(m.model_id).where(m.experiment_id.in_([int(e) for e in experiment_ids]),
-                                         m.lifecycle_stage == LifecycleStage.ACTIVE)
+                                         m.lifecycle_stage == LifecycleStage.ACTIVE, *map(_condition, clauses))
                 .order_by(m.creation_timestamp_ms.desc(), m.model_id).limit(max_results + 1).offset(offset))
         with self.engine.connect() as conn:
             ids = list(conn.execute(stmt).scalars())
@@ -121,6 +123,19 @@ class LoggedModelStore:
         if row is None or row[0] != LifecycleStage.ACTIVE:
             raise TrackingError(f"no logged model with id '{model_id}'", NOT_FOUND)
         return row
+
+
+def _condition(clause):
+    """One filter clause on ``logged_models`` (timestamps are stored in columns ending ``_ms``)."""
+    m = t.logged_models.c
+    if clause.kind == "attribute":
+        column = m[clause.key + "_ms"] if clause.key.endswith("_timestamp") else m[clause.key]
+        value = clause.value
+        if clause.key == "status" and clause.op in ("=", "!="):  # READY or MLflow's LOGGED_MODEL_READY
+            value = LoggedModelStatus.parse(value) or value
+        return compare(column, clause.op, value)
+    keyed = t.logged_model_tags if clause.kind == "tag" else t.logged_model_params
+    return keyed_condition(keyed, keyed.c.model_id == m.model_id, clause)
 
 
 def _put_pairs(conn, table, model_id: str, values: dict[str, str]) -> None:

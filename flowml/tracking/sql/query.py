@@ -78,18 +78,18 @@ def apply_experiment_search(stmt: Select, clauses: list[Clause], orders: list[Or
 
 def _experiment_condition(clause: Clause) -> ColumnElement:
     if clause.kind == "attribute":
-        return _compare(experiments.c[clause.key], clause.op, clause.value)
-    return _keyed_condition(experiment_tags, experiment_tags.c.experiment_id == experiments.c.experiment_id, clause)
+        return compare(experiments.c[clause.key], clause.op, clause.value)
+    return keyed_condition(experiment_tags, experiment_tags.c.experiment_id == experiments.c.experiment_id, clause)
 
 
 def _condition(clause: Clause) -> ColumnElement:
     if clause.kind == "attribute":
-        return _compare(runs.c[clause.key], clause.op, clause.value)
+        return compare(runs.c[clause.key], clause.op, clause.value)
     keyed = _KEYED[clause.kind]
-    return _keyed_condition(keyed, keyed.c.run_id == runs.c.run_id, clause)
+    return keyed_condition(keyed, keyed.c.run_id == runs.c.run_id, clause)
 
 
-def _keyed_condition(keyed, owner: ColumnElement, clause: Clause) -> ColumnElement:
+def keyed_condition(keyed, owner: ColumnElement, clause: Clause) -> ColumnElement:
     """A clause on a key-value table (params, tags, latest metrics, experiment tags) whose rows
     ``owner`` ties to the outer row: the outer row must have the key, and its value match."""
     has_key = and_(owner, keyed.c.key == clause.key)
@@ -97,10 +97,10 @@ def _keyed_condition(keyed, owner: ColumnElement, clause: Clause) -> ColumnEleme
         return ~exists().where(has_key)
     if clause.op == "IS NOT NULL":
         return exists().where(has_key)
-    return exists().where(has_key, _compare(keyed.c.value, clause.op, clause.value))
+    return exists().where(has_key, compare(keyed.c.value, clause.op, clause.value))
 
 
-def _compare(column: ColumnElement, op: str, value) -> ColumnElement:
+def compare(column: ColumnElement, op: str, value) -> ColumnElement:
     if op == "IN":
         return column.in_(value)
     if op == "NOT IN":
