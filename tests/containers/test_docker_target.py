@@ -1,0 +1,40 @@
+"""The docker deployment target through the `flowml deployments` CLI, on Podman."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+
+def _predict(url: str) -> float:
+    reply = httpx.post(url + "/invocations", json={"dataframe_split": {"columns": ["x"], "data": [[2.0]]}}, timeout=10)
+    assert reply.status_code == 200, reply.text
+    return round(reply.json()["predictions"][0], 6)
+
+
+@pytest.mark.slow
+def test_create_status_failed_redeploy_and_delete(project, engine, unique, line_model):
+    line_model(project.root / "good", 3.0)
+    line_model(project.root / "broken", 5.0)
+    (project.root / "broken" / "model.skops").write_bytes(b"not a model")
+    res = project.flowml("deployments", "create", unique, "-m", "good", "--target", "docker", timeout=600)
+    assert res.code == 0, res.err
+    status = project.flowml("deployments", "status", unique, "--json").json
+    assert (status["target"], status["state"]) == ("docker", "running")
+    assert _predict(status["url"]) == 6.0
+    first = status["handle"]["container"]
+    assert engine.containers.get(first).attrs["HostConfig"]["NetworkMode"] == "host"
+
+    failed = project.flowml("deployments", "create", unique, "-m", "broken", "--target", "docker",
+                            "--timeout", "60", timeout=600)
+    assert failed.code == 1 and "failed" in failed.err and "still served" in failed.err, failed.err
+    labelled = engine.containers.list(all=True, filters={"label": f"flowml.deployment={unique}"})
+    assert [c.id for c in labelled] == [first]  # the failed container is gone, the old one kept
+    assert _predict(status["url"]) == 6.0
+    assert project.flowml("deployments", "status", unique, "--json").json["handle"]["container"] == first
+
+    logs = project.flowml("deployments", "logs", unique)
+    assert "serving /opt/ml/model" in logs.out
+    assert project.flowml("deployments", "delete", unique).code == 0
+    assert engine.containers.list(all=True, filters={"label": f"flowml.deployment={unique}"}) == []
+    assert project.flowml("deployments", "list", "--json").json == {"deployments": []}

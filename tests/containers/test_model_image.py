@@ -1,0 +1,58 @@
+"""`flowml models build-docker`: an image built with no network (Podman) serves the model."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_built_image_answers_invocations(project, engine, unique, line_model):
+    line_model(project.root / "model", 3.0)
+    tag = f"flowml-{unique}:1"
+    res = project.flowml("models", "build-docker", "-m", "model", "-n", tag, timeout=600)
+    assert res.code == 0, res.err
+    assert f"built {tag}" in res.err
+
+    port = _free_port()
+    container = engine.containers.run(
+        tag, ["flowml", "models", "serve", "-m", "/opt/ml/model", "--host", "127.0.0.1", "--port", str(port)],
+        detach=True, network_mode="host", labels={"flowml.test": str(project.root)})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/ping", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        container.reload()
+        assert container.status == "running", container.logs().decode()
+        assert time.monotonic() < deadline, container.logs().decode()
+        time.sleep(0.5)
+    reply = httpx.post(url + "/invocations", json={"dataframe_split": {"columns": ["x"], "data": [[1.0], [4.0]]}})
+    assert reply.status_code == 200, reply.text
+    assert [round(p, 6) for p in reply.json()["predictions"]] == [3.0, 12.0]
+    assert engine.images.get(tag).attrs["Config"]["ExposedPorts"] == {"8080/tcp": {}}
+
+
+def test_dockerfile_only_writes_the_offline_context(project, line_model):
+    line_model(project.root / "model", 3.0)
+    res = project.flowml("models", "build-docker", "-m", "model", "-n", "x:1", "--dockerfile-only", "ctx", timeout=300)
+    assert res.code == 0, res.err
+    dockerfile = (project.root / "ctx" / "Dockerfile").read_text()
+    assert "FROM localhost/bookworm-python" in dockerfile and "--no-index" in dockerfile and "EXPOSE 8080" in dockerfile
+    wheels = sorted(p.name.split("-")[0].lower() for p in (project.root / "ctx" / "wheels").glob("*.whl"))
+    assert {"flowml", "scikit_learn", "skops"} <= set(wheels)
+    assert (project.root / "ctx" / "model" / "MLmodel").exists()
+    again = project.flowml("models", "build-docker", "-m", "model", "-n", "x:1", "--dockerfile-only", "ctx")
+    assert again.code == 2 and "not empty" in again.err
