@@ -51,3 +51,24 @@ def predict(model_uri, input_path, output_path, content_type, chunk_rows, tracki
 
     rows = predict_file(model_uri, input_path, output_path, content_type, chunk_rows, tracking_uri)
     click.echo(f"scored {rows} rows into {output_path}", err=True)
+
+
+@models.command("build-docker")
+@MODEL_URI
+@click.option("-n", "--name", "tag", required=True, metavar="NAME[:TAG]", help="The image to build, e.g. wine:3.")
+@click.option("--base-image", metavar="IMAGE", help="Python base image [default: localhost/bookworm-python].")
+@click.option("--dockerfile-only", metavar="DIR", type=click.Path(file_okay=False),
+              help="Write the Dockerfile and its context (model, wheels) into DIR; build nothing.")
+@TRACKING_URI
+def build_docker(model_uri, tag, base_image, dockerfile_only, tracking_uri):
+    """Build an image serving the model on port 8080, with no network: flowml and the model's
+    requirements are installed from wheels built here (needs the flowml-docker plugin)."""
+    from flowml.deployments.images import load_image_builder
+
+    builder = load_image_builder("docker")
+    if dockerfile_only:
+        path = builder.write_context(model_uri, dockerfile_only, base_image=base_image, tracking_uri=tracking_uri)
+        click.echo(f"wrote {path}; build it with: docker build -t {tag} {dockerfile_only}", err=True)
+        return
+    image = builder.build(model_uri, tag, base_image=base_image, tracking_uri=tracking_uri)
+    click.echo(f"built {tag} ({image}); run it with: docker run --network host {tag}", err=True)
