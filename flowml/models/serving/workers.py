@@ -50,7 +50,9 @@ def serve(uri: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 1,
     try:
         info = resolver.resolve()
         supervisor = Supervisor(resolver, _bind(host, port), workers, downloads, watch, echo)
-        supervisor.start(downloads.fetch(info), info)
+        supervisor.handle_signals()
+        if not supervisor.start(downloads.fetch(info), info):
+            return
         bound_host, bound_port = supervisor.sock.getsockname()[:2]
         echo(f"serving {uri}{_version(info)} on http://{bound_host}:{bound_port} with {workers} "
              f"worker{'s' if workers > 1 else ''}" + (f", watching every {watch:g} s" if watch else ""))
@@ -114,15 +116,24 @@ class Supervisor:
         self.stopping = False
         self.reload = False
 
-    def start(self, path: str, info: ModelInfo) -> None:
-        """Start the workers and wait until each has loaded the model."""
+    def handle_signals(self) -> None:
+        """SIGTERM and SIGINT stop the server (its workers first), SIGHUP re-resolves the URI."""
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hangup)
+
+    def start(self, path: str, info: ModelInfo) -> bool:
+        """Start the workers and wait until each has loaded the model; False if told to stop meanwhile."""
         self.path, self.info = path, info
         self.workers = [Worker(self.sock, path, info, self.threads) for _ in range(self.count)]
         deadline = time.monotonic() + START_TIMEOUT
         waiting = list(self.workers)
         while waiting:
-            ready = multiprocessing.connection.wait([w.conn for w in waiting], timeout=max(0, deadline - time.monotonic()))
-            if not ready:
+            ready = multiprocessing.connection.wait([w.conn for w in waiting], timeout=0.2)
+            if self.stopping:
+                self.stop()
+                return False
+            if not ready and time.monotonic() > deadline:
                 self.stop()
                 raise ModelError(f"the model {self.uri} did not load within {START_TIMEOUT:g} s")
             for worker in [w for w in waiting if w.conn in ready]:
@@ -132,12 +143,10 @@ class Supervisor:
                     raise ModelError(f"cannot serve {self.uri}: {detail[1]}")
                 worker.info = info
                 waiting.remove(worker)
+        return True
 
     def run(self) -> None:
         """Supervise until SIGTERM or SIGINT; SIGHUP re-resolves the URI."""
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_hangup)
         next_check = time.monotonic() + self.watch if self.watch else None
         try:
             while not self.stopping:
