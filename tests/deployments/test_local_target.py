@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 
 def _record(project, name: str) -> dict:
@@ -122,3 +123,22 @@ def test_moving_the_alias_rolls_over_with_no_failed_request(deployments_of, line
     assert set(answers) == {("1", 6.0), ("2", 10.0)}
     assert answers[-1] == ("2", 10.0)
     assert _record(project, "lines")["version"] == "2"
+
+
+@pytest.mark.xfail(strict=True, reason="needs flowml models serve to bind with SO_REUSEPORT when FLOWML_REUSE_PORT=1 "
+                                       "(hook requested from the scoring server's part); until then the new server "
+                                       "cannot bind beside the old one and the deploy fails, leaving the old one serving")
+def test_switching_to_another_uri_starts_the_new_server_beside_the_old(deployments_of, line_model, predict_one):
+    from flowml.registry import RegistryClient
+
+    project = deployments_of
+    registry = RegistryClient(root=str(project.root))
+    registry.register(str(line_model(project.root / "v1", 3.0)), "lines")
+    registry.register(str(line_model(project.root / "v2", 5.0)), "lines")
+    assert project.flowml("deployments", "create", "lines", "-m", "models:/lines/1").code == 0
+    old = _record(project, "lines")
+    res = project.flowml("deployments", "create", "lines", "-m", "models:/lines/2")
+    assert res.code == 0, res.err
+    new = _record(project, "lines")
+    assert new["port"] == old["port"] and new["handle"]["pid"] != old["handle"]["pid"]
+    assert predict_one(new["url"]) == (10.0, "2")

@@ -1,0 +1,21 @@
+"""`flowml registry register`, the command a pipeline's register: step runs, used by hand."""
+
+from __future__ import annotations
+
+
+def test_registering_the_same_content_twice_returns_the_same_version(project, line_model):
+    line_model(project.root / "model", 3.0)
+    first = project.flowml("registry", "register", "model", "--name", "lines", "--alias", "candidate", "--json")
+    assert first.code == 0, first.err
+    again = project.flowml("registry", "register", "model", "--name", "lines", "--json")
+    assert again.code == 0, again.err
+    assert again.json["model_version"]["version"] == first.json["model_version"]["version"] == "1"
+    assert first.json["model_version"]["aliases"] == ["candidate"]
+    (project.root / "model" / "extra.txt").write_text("changed")
+    assert project.flowml("registry", "register", "model", "--name", "lines").out.strip() == "lines version 2"
+
+
+def test_a_folder_without_a_model_is_bad_input(project):
+    (project.root / "empty").mkdir()
+    res = project.flowml("registry", "register", "empty", "--name", "lines")
+    assert res.code == 2 and "not a model directory" in res.err and "Traceback" not in res.err
