@@ -5,8 +5,8 @@ The steps, as MLflow 3's client takes them (so a flowml server and an MLflow ser
 the same thing): create the logged model (PENDING) in the active run's experiment with that run
 as its source, save the model into a temporary folder with the ids in its MLmodel, upload the
 folder as the logged model's artifacts (to a local folder, or through the server's artifact
-proxy), finalize it READY (FAILED if anything went wrong, and the error is raised), record it
-in the run's ``mlflow.log-model.history`` tag (which MLflow's UI reads for a run's models), and
+proxy), finalize it READY (FAILED if anything went wrong, and the error is raised), record it as an
+output of the run and in the run's ``mlflow.log-model.history`` tag (which MLflow's UI reads), and
 register it when ``registered_model_name`` is given.
 
 Without an active run the model is logged in the active experiment with no source run, as
@@ -56,7 +56,7 @@ def log_model(save: Callable[..., Model], name: str | None, *, registered_model_
         ModelError: the model cannot be saved or uploaded (the logged model is then FAILED).
     """
     from flowml.tracking import fluent
-    from flowml.tracking.entities import LoggedModelStatus
+    from flowml.tracking.entities import LoggedModelStatus, ModelOutput
 
     name = name or "model"
     client = fluent.client()
@@ -79,6 +79,7 @@ def log_model(save: Callable[..., Model], name: str | None, *, registered_model_
         raise
     client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     if run_id:
+        client.log_outputs(run_id, [ModelOutput(logged.model_id)])
         _record_in_run(client, run_id, model, name)
     info = ModelInfo(f"models:/{logged.model_id}", logged.model_id, run_id, logged.artifact_location, name,
                      model.signature, model.flavors, model.model_uuid, model.utc_time_created,

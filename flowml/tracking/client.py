@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from flowml.artifacts import repository
 from flowml.errors import TrackingError
-from flowml.tracking.entities import (Experiment, LoggedModel, LoggedModelStatus, Metric, Param, Run, RunInfo,
-                                      RunStatus, RunTag, ViewType, now_ms)
+from flowml.tracking.entities import (Experiment, LoggedModel, LoggedModelStatus, Metric, ModelOutput, Param, Run,
+                                      RunInfo, RunStatus, RunTag, ViewType, now_ms)
 from flowml.tracking.search import SEARCH_MAX_RESULTS
 from flowml.tracking.stores import get_store, resolve_uri
 
@@ -248,6 +248,14 @@ class FlowmlClient:
         """One page of the experiments' active logged models, newest first."""
         ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
         return PagedList(*self.store.search_logged_models(ids, filter_string, max_results, page_token))
+
+    def log_outputs(self, run_id: str, outputs: Sequence[ModelOutput]) -> None:
+        """Record the logged models run ``run_id`` made (``run.model_outputs``)."""
+        self.store.log_outputs(run_id, list(outputs))
+
+    def log_model_inputs(self, run_id: str, model_ids: Sequence[str]) -> None:
+        """Record the logged models run ``run_id`` read, e.g. to evaluate them (``run.model_inputs``)."""
+        self.store.log_model_inputs(run_id, list(model_ids))
 
     def logged_model_repository(self, model_id: str):
         """The artifact repository of a logged model's files (its ``artifact_location``)."""

@@ -164,16 +164,36 @@ class DatasetInput:
         return {"tags": [{"key": k, "value": v} for k, v in self.tags.items()], "dataset": self.dataset.to_dict()}
 
 
+@dataclass(frozen=True, slots=True)
+class ModelOutput:
+    """A logged model a run made, at a training step (MLflow 3's ``log_outputs``)."""
+
+    model_id: str
+    step: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "step": self.step}
+
+
 @dataclass(slots=True)
 class Run:
     info: RunInfo
     data: RunData
     inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[str] = field(default_factory=list)  # ids of logged models the run read
+    model_outputs: list[ModelOutput] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"info": self.info.to_dict(), "data": self.data.to_dict()}
+        inputs: dict[str, Any] = {}
         if self.inputs:
-            out["inputs"] = {"dataset_inputs": [i.to_dict() for i in self.inputs]}
+            inputs["dataset_inputs"] = [i.to_dict() for i in self.inputs]
+        if self.model_inputs:
+            inputs["model_inputs"] = [{"model_id": m} for m in self.model_inputs]
+        if inputs:
+            out["inputs"] = inputs
+        if self.model_outputs:
+            out["outputs"] = {"model_outputs": [m.to_dict() for m in self.model_outputs]}
         return out
 
 

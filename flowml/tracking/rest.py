@@ -68,7 +68,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from flowml.errors import StoreError, TrackingError
 from flowml.tracking import validation as check
 from flowml.tracking.entities import (CacheRecord, Dataset, DatasetInput, Experiment, LoggedModel, LoggedModelStatus,
-                                      Metric, Run, RunData, RunInfo, ViewType, collector_paused, json_number)
+                                      Metric, ModelOutput, Run, RunData, RunInfo, ViewType, collector_paused,
+                                      json_number)
 
 MLFLOW_API = "/api/2.0/mlflow"
 FLOWML_API = "/api/2.0/flowml"
@@ -367,6 +368,14 @@ class RestStore:
     def log_inputs(self, run_id: str, inputs: list[DatasetInput]) -> None:
         self._settle(run_id)
         self._post("/runs/log-inputs", {"run_id": run_id, "datasets": [i.to_dict() for i in inputs]})
+
+    def log_model_inputs(self, run_id: str, model_ids: list[str]) -> None:
+        self._settle(run_id)
+        self._post("/runs/log-inputs", {"run_id": run_id, "models": [{"model_id": m} for m in model_ids]})
+
+    def log_outputs(self, run_id: str, outputs: list[ModelOutput]) -> None:
+        self._settle(run_id)
+        self._post("/runs/outputs", {"run_id": run_id, "models": [o.to_dict() for o in outputs]})
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         self.log_batch(run_id, metrics=[metric])
@@ -748,7 +757,10 @@ def _run(r: dict) -> Run:
                                    d["dataset"]["source"], d["dataset"].get("schema"), d["dataset"].get("profile")),
                            _pair_dict(d.get("tags")))
               for d in (r.get("inputs") or {}).get("dataset_inputs") or ()]
-    return Run(_run_info(r["info"]), run_data, inputs)
+    model_inputs = [m["model_id"] for m in (r.get("inputs") or {}).get("model_inputs") or ()]
+    model_outputs = [ModelOutput(m["model_id"], int(m.get("step", 0)))
+                     for m in (r.get("outputs") or {}).get("model_outputs") or ()]
+    return Run(_run_info(r["info"]), run_data, inputs, model_inputs, model_outputs)
 
 
 def _logged_model(m: dict) -> LoggedModel:

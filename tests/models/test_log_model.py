@@ -27,6 +27,7 @@ def check_logged(fl, info, run_id, X, classifier):
         model = flowml.pyfunc.load_model(uri)
         np.testing.assert_array_equal(model.predict(X[:7]), classifier.predict(X[:7]))
         assert (model.metadata.model_id, model.metadata.run_id) == (info.model_id, run_id)
+    assert [(o.model_id, o.step) for o in fl.get_run(run_id).model_outputs] == [(info.model_id, 0)]
     history = json.loads(fl.get_run(run_id).data.tags["mlflow.log-model.history"])
     assert [(h["artifact_path"], h["model_id"]) for h in history] == [("model", info.model_id)]
 

@@ -99,10 +99,18 @@ def test_sklearn_log_model_goes_through_logged_models(tracking, tmp_path):
     X = rng.random((60, 3))
     y = (X[:, 0] > 0.5).astype(int)
     model = LogisticRegression().fit(X, y)
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2])
     logged = tracking.get_logged_model(info.model_id)
     assert str(logged.status) == "READY"
+    outputs = tracking.get_run(run.info.run_id).outputs.model_outputs  # MLflow 3's link, stored
+    assert [(o.model_id, o.step) for o in outputs] == [(info.model_id, 0)]
+    with mlflow.start_run() as evaluation:
+        tracking.log_inputs(evaluation.info.run_id, models=[mlflow.entities.LoggedModelInput(info.model_id)])
+    read = tracking.get_run(evaluation.info.run_id).inputs.model_inputs
+    assert [m.model_id for m in read] == [info.model_id]
+    with pytest.raises(mlflow.exceptions.MlflowException, match="no logged model"):
+        tracking.log_outputs(evaluation.info.run_id, [mlflow.entities.LoggedModelOutput("m-missing", 1)])
     loaded = mlflow.pyfunc.load_model(info.model_uri)
     assert list(loaded.predict(X[:10])) == list(model.predict(X[:10]))
 

@@ -20,7 +20,7 @@ TRACKING_TABLES = {"experiments", "experiment_tags", "runs", "params", "tags", "
                    "cache_entries", "logged_models", "logged_model_tags", "logged_model_params", "access_tokens",
                    "datasets", "inputs", "input_tags",
                    "registered_models", "registered_model_tags", "registered_model_aliases", "model_versions",
-                   "model_version_tags",
+                   "model_version_tags", "run_models",
                    "alembic_version"}
 
 

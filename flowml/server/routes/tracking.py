@@ -8,7 +8,7 @@ from flowml.errors import TrackingError
 from flowml.server.protocol import Params
 from flowml.server.routes import mlflow_route
 from flowml.server.security import validate_artifact_location
-from flowml.tracking.entities import Dataset, DatasetInput, Metric, RunStatus, ViewType, now_ms
+from flowml.tracking.entities import Dataset, DatasetInput, Metric, ModelOutput, RunStatus, ViewType, now_ms
 
 router = APIRouter()
 LOG_BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100, "total": 1000}  # MLflow's
@@ -189,7 +189,7 @@ def log_batch(store, p: Params) -> dict:
 
 @_route("/runs/log-inputs")
 def log_inputs(store, p: Params) -> dict:
-    """Record the datasets a run read (model inputs are accepted, not stored yet)."""
+    """Record the datasets and the logged models a run read."""
     inputs = []
     for item in p.list("datasets"):
         if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
@@ -198,19 +198,33 @@ def log_inputs(store, p: Params) -> dict:
         dataset = Dataset(ds.str("name", True), ds.str("digest", True), ds.str("source_type", True),
                           ds.str("source", True), ds.str("schema"), ds.str("profile"))
         inputs.append(DatasetInput(dataset, Params(item).pairs("tags")))
+    models = [_model_link(item).model_id for item in p.list("models")]
     if inputs:
         store.log_inputs(_run_id(p), inputs)
-    else:
+    if models:
+        store.log_model_inputs(_run_id(p), models)
+    if not inputs and not models:
         store.get_run(_run_id(p))
     return {}
 
 
 @_route("/runs/outputs")
 def log_outputs(store, p: Params) -> dict:
-    """Accept a run's model outputs (MLflow 3's link from a run to its logged models; checked
-    against the run, not stored yet: a logged model already names its source run)."""
-    store.get_run(_run_id(p))
+    """Record the logged models a run made (MLflow 3's link from a run to its models)."""
+    outputs = [_model_link(item) for item in p.list("models")]
+    if outputs:
+        store.log_outputs(_run_id(p), outputs)
+    else:
+        store.get_run(_run_id(p))
     return {}
+
+
+def _model_link(item) -> ModelOutput:
+    """``{"model_id": ..., "step": ...}`` of log-inputs' and outputs' ``models`` lists."""
+    if not isinstance(item, dict):
+        raise TrackingError(f"invalid model {item!r}: expected {{\"model_id\": ..., \"step\": ...}}")
+    link = Params(item)
+    return ModelOutput(link.str("model_id", True), link.int("step", default=0))
 
 
 # metrics -------------------------------------------------------------------------------

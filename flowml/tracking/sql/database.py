@@ -26,7 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from flowml.errors import StoreError
 
 # Every revision in migrations/versions, oldest first; tests check this against Alembic.
-REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 HEAD = REVISIONS[-1]
 WRITE = {"flowml_write": True}  # execution option: this connection's transaction writes
 

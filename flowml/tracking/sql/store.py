@@ -29,6 +29,7 @@ from flowml.tracking.sql import tables as t
 from flowml.tracking.sql.database import make_engine, reporting_errors, writing
 from flowml.tracking.sql.datasets import DatasetStore
 from flowml.tracking.sql.logged_models import LoggedModelStore
+from flowml.tracking.sql.run_models import RunModelStore
 from flowml.tracking.sql.tokens import TokenStore
 
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
@@ -36,7 +37,7 @@ EXISTS = "RESOURCE_ALREADY_EXISTS"
 
 
 @reporting_errors
-class SqlStore(LoggedModelStore, TokenStore, DatasetStore):
+class SqlStore(LoggedModelStore, TokenStore, DatasetStore, RunModelStore):
     """Tracking data in the database at ``url``; artifacts of new experiments under ``artifact_root``."""
 
     def __init__(self, url: str, artifact_root: str) -> None:
@@ -430,7 +431,7 @@ class SqlStore(LoggedModelStore, TokenStore, DatasetStore):
         return runs, encode_page_token(offset + max_results) if more else None
 
     def _load_runs(self, conn: Connection, run_ids: list[str]) -> list[Run]:
-        """Runs by id, in the order given, with their params, tags, latest metrics and inputs."""
+        """Runs by id, in the order given, with their params, tags, latest metrics, inputs and outputs."""
         if not run_ids:
             return []
         r = t.runs.c
@@ -452,6 +453,7 @@ class SqlStore(LoggedModelStore, TokenStore, DatasetStore):
                 data.metrics[key] = math.nan if value is None else value
                 data.latest[key] = Metric(key, data.metrics[key], ts, step)
             self._attach_inputs(conn, found, some)
+            self._attach_models(conn, found, some)
         return [found[i] for i in run_ids if i in found]
 
     def child_runs(self, run_id: str) -> list[Run]:

@@ -172,6 +172,14 @@ input_tags = Table(
     Column("value", Text, nullable=False),
 )
 
+run_models = Table(  # MLflow 3's links from a run to the logged models it read (input) or made (output)
+    "run_models", metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", String(64), ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    Column("direction", String(8), primary_key=True),  # input | output
+    Column("step", BigInteger, nullable=False, default=0),  # outputs: the training step the model is from
+)
+
 # The model registry (flowml.registry.sql). Names cascade to versions, tags and aliases on
 # PostgreSQL; the registry store also updates and deletes them itself, as SQLite runs
 # without foreign-key enforcement.
