@@ -7,7 +7,8 @@ to start. Targets for flowml: 2,000 requests/s with p99 < 20 ms, 1,000,000 rows/
 
 The model: ``LogisticRegression(max_iter=500)`` fitted on iris (a DataFrame of four double
 columns), saved once by ``flowml.sklearn.save_model`` with an input example (skops, the default);
-MLflow loads the same directory. Each server is started by this script on a free port on
+MLflow loads the same directory (``--serialization``
+picks the format: skops by default, or cloudpickle/pickle). Each server is started by this script on a free port on
 127.0.0.1 in its own process group, one after the other, and killed (SIGTERM to the group,
 then SIGKILL) before the next starts::
 
@@ -50,6 +51,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -63,7 +65,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def save_model(folder: Path) -> tuple[Path, object, object]:
+def save_model(folder: Path, serialization: str) -> tuple[Path, object, object]:
     import flowml.sklearn
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
@@ -71,7 +73,9 @@ def save_model(folder: Path) -> tuple[Path, object, object]:
     X, y = load_iris(return_X_y=True, as_frame=True)
     clf = LogisticRegression(max_iter=500).fit(X, y)
     path = folder / "iris"
-    flowml.sklearn.save_model(clf, str(path), input_example=X[:5])
+    with warnings.catch_warnings():  # pickle formats warn that they are unsafe to load from strangers
+        warnings.simplefilter("ignore")
+        flowml.sklearn.save_model(clf, str(path), input_example=X[:5], serialization_format=serialization)
     return path, clf, X
 
 
@@ -88,7 +92,9 @@ def bench_env() -> dict[str, str]:
 def start(command: list[str], port: int, log: Path, timeout: float = 120) -> tuple[subprocess.Popen, float]:
     out = open(log, "wb")
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=bench_env())
+    env = bench_env()
+    env["PATH"] = os.path.dirname(command[0]) + os.pathsep + env.get("PATH", "")  # mlflow runs `uvicorn` by name
+    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as answer:
@@ -229,12 +235,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=400)
     parser.add_argument("--batch-concurrency", type=int, default=2)
     parser.add_argument("--batch-seconds", type=float, default=10.0)
+    parser.add_argument("--serialization", default="skops", choices=["skops", "cloudpickle", "pickle"],
+                        help="How the model is saved (skops, the default, imports every scikit-learn module "
+                             "when loaded; the pickle formats import only what the model uses)")
     parser.add_argument("--json-out")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-scoring-") as tmp:
         folder = Path(tmp)
-        model, clf, X = save_model(folder)
+        model, clf, X = save_model(folder, args.serialization)
         results = {}
         results["flowml"] = side("flowml", [args.flowml, "models", "serve", "-m", str(model),
                                             "--workers", str(args.workers)], folder, clf, X, args)
@@ -255,7 +264,8 @@ def main() -> None:
         shown = "" if other is None else f"{other:,.3f}"
         print(f"{name:<20} {value:>12,.3f} {shown:>12} {ratio:>8}  "
               f"{verdict(name, value)}")
-    print(f"(workers {args.workers}, concurrency {args.concurrency}, {os.cpu_count()} CPUs, load average "
+    print(f"(model saved with {args.serialization}, workers {args.workers}, concurrency {args.concurrency}, "
+          f"{os.cpu_count()} CPUs, load average "
           f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())})")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
