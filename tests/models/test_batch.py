@@ -120,7 +120,8 @@ def test_cli_errors_exit_2_without_traceback(project, model_dir, table):
 
 @pytest.fixture(scope="module")
 def million_csv(tmp_path_factory, iris):
-    """1,000,000 rows: the iris features and a text id column (about 40 MB)."""
+    """1,000,000 rows: the iris features and a text id column (about 30 MB; loading it whole costs
+    about 100 MB more than scoring a small file)."""
     X, _ = iris
     lines = [f"row-{i}," + ",".join(repr(v) for v in row) for i, row in enumerate(X.to_numpy().tolist())]
     block = "\n".join(lines) + "\n"
@@ -160,7 +161,7 @@ def test_a_million_rows_in_bounded_memory(tmp_path, model_dir, million_csv, iris
                           str(tmp_path / "whole.csv")], tmp_path)
     print(f"peak RSS: 1,000-row file {baseline:.0f} MB, 1,000,000 rows chunked {chunked:.0f} MB, "
           f"whole file loaded {loaded:.0f} MB; chunked run {took:.1f} s")
-    assert loaded - baseline > 100, "the comparison needs a file that costs memory to load"
+    assert loaded - baseline > 50, "the comparison needs a file that costs memory to load"
     assert chunked - baseline < 0.2 * (loaded - baseline)
     out = pd.read_csv(tmp_path / "out.csv")
     assert len(out) == 1_000_000
