@@ -6,7 +6,6 @@ failure or Ctrl-C must leave no output behind; and memory must not grow with the
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -183,4 +182,3 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path, model_dir, million_csv):
     assert proc.returncode == 130, err
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
     assert "Traceback" not in err
-    json.dumps(err)  # printable

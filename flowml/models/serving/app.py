@@ -17,6 +17,7 @@ import logging
 import sys
 from typing import Any
 
+from flowml.models.errors import ModelInputError
 from flowml.models.serving import replies
 from flowml.models.serving.payload import PayloadError, media_type, parse
 from flowml.models.serving.served import Served
@@ -59,8 +60,6 @@ class ScoringApp:
 
 def invoke(served: Served, body: bytes, content_type: str | None) -> tuple[int, bytes]:
     """Status and JSON body for one ``/invocations`` request: predictions, or MLflow's error shape."""
-    from flowml.models.errors import ModelInputError
-
     try:
         kind = media_type(content_type)
         if served.fast is not None:
@@ -73,7 +72,7 @@ def invoke(served: Served, body: bytes, content_type: str | None) -> tuple[int, 
     except PayloadError as exc:
         return exc.status, replies.error(exc.error_code, str(exc))
     except ModelInputError as exc:
-        return 400, replies.error(getattr(exc, "error_code", "BAD_REQUEST"), str(exc))
+        return 400, replies.error(exc.error_code, str(exc))
     except Exception as exc:  # the model failed on this input: MLflow answers 400 too, never a 500 traceback
         log.error("prediction failed", exc_info=sys.exc_info())
         return 400, replies.error("BAD_REQUEST", "the model failed on this input (check that it fits the "

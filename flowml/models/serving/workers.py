@@ -110,8 +110,9 @@ class Supervisor:
         self.downloads, self.watch, self.echo = downloads, watch, echo
         self.threads = str(max(1, (os.cpu_count() or 1) // count))
         self.workers: list[Worker] = []
-        self.path = ""
+        self.path = ""  # the files of self.info: what a replacement worker loads
         self.info: ModelInfo | None = None  # what every worker serves
+        self.paths: dict[ModelInfo, str] = {}  # the files of each version sent to the workers
         self.failed: set[ModelInfo] = set()  # versions that did not load: not retried until SIGHUP
         self.stopping = False
         self.reload = False
@@ -140,7 +141,8 @@ class Supervisor:
                 status, detail = _receive(worker)
                 if status != "ready":
                     self.stop()
-                    raise ModelError(f"cannot serve {self.uri}: {detail[1]}")
+                    why = detail[1] if status == "failed" else "a worker exited while loading it"
+                    raise ModelError(f"cannot serve {self.uri}: {why}")
                 worker.info = info
                 waiting.remove(worker)
         return True
@@ -175,7 +177,7 @@ class Supervisor:
             self.echo(f"warning: cannot re-resolve {self.uri}, still serving{_version(self.info)}: {exc}")
             return
         self.echo(f"loading {info.source}{_version(info)} in {len(self.workers)} worker(s)")
-        self.path = path
+        self.paths[info] = path
         for worker in self.workers:
             worker.send(path, info)
 
@@ -188,15 +190,26 @@ class Supervisor:
                 status, detail = _receive(worker)
                 self._report(worker, status, detail)
             if worker.process.sentinel in ready and not self.stopping:
-                worker.process.join()
-                self.echo(f"warning: worker {worker.process.pid} exited ({worker.process.exitcode}); starting another")
-                self.workers[self.workers.index(worker)] = Worker(self.sock, self.path, self.info, self.threads)
+                self._replace(worker)
+
+    def _replace(self, worker: Worker) -> None:
+        """Start another worker on the version every worker serves, unless the dead one never
+        became ready (a model that no longer loads would be restarted for ever)."""
+        worker.process.join()
+        index = self.workers.index(worker)
+        if worker.info is None:
+            del self.workers[index]
+            self.echo(f"error: worker {worker.process.pid} exited before it was ready; {len(self.workers)} left")
+            self.stopping = self.stopping or not self.workers
+            return
+        self.echo(f"warning: worker {worker.process.pid} exited ({worker.process.exitcode}); starting another")
+        self.workers[index] = Worker(self.sock, self.path, self.info, self.threads)
 
     def _report(self, worker: Worker, status: str, detail) -> None:
         if status == "ready":
             worker.info = detail
             if all(w.info == detail for w in self.workers) and detail != self.info:
-                self.info = detail
+                self.info, self.path = detail, self.paths.get(detail, self.path)
                 self.echo(f"now serving {self.uri}{_version(detail)}")
         elif status == "failed":
             info, message = detail
@@ -226,10 +239,11 @@ class Supervisor:
 
 
 def _receive(worker: Worker) -> tuple[str, object]:
+    """A worker's report: ("ready", info), ("failed", (info, message)), or ("exited", None)."""
     try:
         return worker.conn.recv()
     except (EOFError, OSError):
-        return "failed", (worker.info, "the worker exited")
+        return "exited", None
 
 
 # the worker process --------------------------------------------------------------------------
