@@ -55,10 +55,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_scoring(folder: Path, *args: str, timeout: float = 60) -> Scoring:
-    """Start ``flowml models serve ARGS`` on a free port and wait for ``/ping``."""
-    port = free_port()
-    log = folder / f"serve-{port}.log"
+def start_scoring(folder: Path, *args: str, timeout: float = 60, port: int | None = None) -> Scoring:
+    """Start ``flowml models serve ARGS`` on ``port`` (default: a free one) and wait for ``/ping``."""
+    port = port or free_port()
+    log = folder / f"serve-{port}-{time.monotonic_ns()}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "flowml", "models", "serve", "--port", str(port), *args],
                                 cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -399,3 +399,21 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(tmp_path, regis
         assert answer.status_code == 200 and answer.headers["x-flowml-model-version"] == "1"
     finally:
         server.stop()
+
+
+def test_reuse_port_lets_a_second_server_start_beside_the_first(iris_dir, monkeypatch):
+    """FLOWML_REUSE_PORT=1 (what flowml deployments sets): a new server binds the port of a
+    running one, and answers alone once the old one stops."""
+    monkeypatch.setenv("FLOWML_REUSE_PORT", "1")
+    port = free_port()
+    first = start_scoring(iris_dir.parent, "-m", str(iris_dir), port=port)
+    second = None
+    try:
+        second = start_scoring(iris_dir.parent, "-m", str(iris_dir), port=port)
+        assert "serving" in _wait_log(second, "serving"), second.log.read_text()  # its own workers are up
+        first.stop()
+        assert second.post({"inputs": [[5.1, 3.5, 1.4, 0.2]]}).status_code == 200
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()

@@ -32,6 +32,7 @@ _spawn = multiprocessing.get_context("spawn")
 multiprocessing.allow_connection_pickling()  # the listening socket travels to the spawned workers
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 START_TIMEOUT = 300.0  # seconds a worker may take to load the model at start
+REUSE_PORT_ENV = "FLOWML_REUSE_PORT"  # flowml.deployments sets it (see _bind)
 
 
 def serve(uri: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 1, watch: float | None = None,
@@ -66,9 +67,14 @@ def _version(info: ModelInfo) -> str:
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share. With ``FLOWML_REUSE_PORT=1`` it is bound with
+    SO_REUSEPORT, so that a new server can start on the port of a running one (both set it) and
+    take over when the old one stops: how ``flowml deployments`` replaces a server without a gap."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if os.environ.get(REUSE_PORT_ENV) == "1" and hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
