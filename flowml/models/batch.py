@@ -63,11 +63,14 @@ def input_format(path: str) -> str:
     return EXTENSIONS[ext]
 
 
-def csv_dtypes(schema: Schema | None) -> dict[str, type] | None:
-    """CSV has no types: columns the signature declares as text are read as text ("007" stays "007")."""
+def csv_dtypes(schema: Schema | None) -> dict[str, type | str] | None:
+    """CSV has no types: columns the signature declares as text are read as text ("007" stays
+    "007"), and those it declares as 32-bit floats as such (else they would read as 64-bit and
+    fail the model's check)."""
     if schema is None or schema.is_tensor_spec():
         return None
-    return {spec.name: str for spec in schema if spec.name is not None and spec.type in ("string", "binary")} or None
+    kinds: dict[str, type | str] = {"string": str, "binary": str, "float": "float32"}
+    return {spec.name: kinds[spec.type] for spec in schema if spec.name is not None and spec.type in kinds} or None
 
 
 def prediction_frame(predictions: Any, rows: int):

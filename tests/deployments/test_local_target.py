@@ -125,9 +125,6 @@ def test_moving_the_alias_rolls_over_with_no_failed_request(deployments_of, line
     assert _record(project, "lines")["version"] == "2"
 
 
-@pytest.mark.xfail(strict=True, reason="needs flowml models serve to bind with SO_REUSEPORT when FLOWML_REUSE_PORT=1 "
-                                       "(hook requested from the scoring server's part); until then the new server "
-                                       "cannot bind beside the old one and the deploy fails, leaving the old one serving")
 def test_switching_to_another_uri_starts_the_new_server_beside_the_old(deployments_of, line_model, predict_one):
     from flowml.registry import RegistryClient
 

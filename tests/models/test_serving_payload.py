@@ -222,3 +222,25 @@ def test_a_model_that_crashes_is_a_400_not_a_500(served):
     assert status == 400
     assert orjson.loads(answer) == {"error_code": "BAD_REQUEST", "message": "the model failed on this input (check "
                                     "that it fits the model's signature): ZeroDivisionError: boom"}
+
+
+class _Halve(__import__("flowml.pyfunc", fromlist=["PythonModel"]).PythonModel):
+    def predict(self, context, model_input, params=None):
+        return np.asarray(model_input, dtype="float32") / 2
+
+
+@pytest.mark.parametrize("example, request_body, content", [
+    (pd.DataFrame({"x": np.array([1.5, 2.5], dtype="float32")}),
+     body("dataframe_split", {"columns": ["x"], "data": [[0.1], [3]]}), "application/json"),
+    (pd.DataFrame({"x": np.array([1.5, 2.5], dtype="float32")}), b"x\n0.1\n3\n", "text/csv"),
+    (np.array([[1.5, 2.5]], dtype="float32"), body("inputs", [[0.1, 3.0]]), "application/json"),
+])
+def test_text_numbers_are_read_as_the_declared_32_bit_floats(tmp_path, example, request_body, content):
+    """JSON and CSV cannot send a 32-bit float: a model declaring one must still take their numbers."""
+    import flowml.pyfunc
+
+    flowml.pyfunc.save_model(str(tmp_path / "m"), python_model=_Halve(), input_example=example)
+    model = load(str(tmp_path / "m"), ModelInfo(str(tmp_path / "m"), None, str(tmp_path / "m")))
+    status, reply = invoke(model, request_body, content)
+    assert status == 200, reply
+    assert np.allclose(np.ravel(orjson.loads(reply)["predictions"]), [0.05, 1.5])

@@ -6,8 +6,9 @@ header line, then rows) and Parquet (``application/vnd.apache.parquet`` or
 ``application/x-parquet``). A body that cannot be read is a :class:`PayloadError` with MLflow's
 error code and HTTP status; whether the data fits the model is the model's own check
 (``PyFuncModel.predict`` enforces the signature and converts what converts without loss), so
-no rule is written twice. The one use of the signature here is CSV's: text columns are read
-as text.
+no rule is written twice. The signature is used only where a text format cannot say what the
+client meant: CSV columns declared as text are read as text, and JSON or CSV numbers declared
+as 32-bit floats are read as such.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def media_type(content_type: str | None) -> str:
 def parse(body: bytes, kind: str, schema: Schema | None = None) -> Payload:
     """The model input in a request body of media type ``kind`` (see :func:`media_type`)."""
     if kind == JSON:
-        return parse_json(body)
+        payload = parse_json(body)
+        payload.data = as_declared_floats(payload.data, schema)
+        return payload
     if kind == CSV:
         return Payload(parse_csv(body, schema))
     return Payload(parse_parquet(body))
@@ -111,6 +114,30 @@ def parse_json(body: bytes) -> Payload:
     if form == "dataframe_records":
         return Payload(_frame_from_records(data), params)
     return Payload(_tensors(form, data), params)
+
+
+def as_declared_floats(data: Any, schema: Schema | None) -> Any:
+    """``data`` with its numbers made 32-bit floats where the signature declares ``float`` (a
+    column type or a tensor dtype). JSON numbers have no width, so they arrive as 64-bit and the
+    model's check would refuse them (double -> float loses precision) although the client had no
+    way to send anything else; MLflow's server reads them at the declared type too."""
+    if schema is None:
+        return data
+    if schema.is_tensor_spec():
+        wanted = {spec.name: spec.dtype for spec in schema if spec.dtype == "float32"}
+        if isinstance(data, dict):
+            return {k: _float32(v) if k in wanted else v for k, v in data.items()}
+        return _float32(data) if len(schema) == 1 and None in wanted else data
+    columns = [spec.name for spec in schema if spec.type == "float" and spec.name is not None]
+    if columns and hasattr(data, "columns"):
+        for name in columns:
+            if name in data.columns and data[name].dtype.kind in "fiu":
+                data[name] = data[name].astype("float32")
+    return data
+
+
+def _float32(array: Any) -> Any:
+    return array.astype("float32") if getattr(array, "dtype", None) is not None and array.dtype.kind in "fiu" else array
 
 
 def _frame_from_split(data: Any):

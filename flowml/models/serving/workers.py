@@ -69,7 +69,12 @@ def _version(info: ModelInfo) -> str:
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket the workers share. With ``FLOWML_REUSE_PORT=1`` it is bound with
     SO_REUSEPORT, so that a new server can start on the port of a running one (both set it) and
-    take over when the old one stops: how ``flowml deployments`` replaces a server without a gap."""
+    take over when the old one stops: how ``flowml deployments`` replaces a server without a gap.
+
+    It is bound here, not listening: a worker's event loop starts listening once that worker
+    has loaded the model. So no connection waits on a server whose model may yet fail to load
+    (beside an old server on the same port, the kernel would route new connections to it, and
+    they would be reset), and a process listening on the port is one that can answer."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -80,7 +85,6 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ModelError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
@@ -279,7 +283,7 @@ def worker_main(sock: socket.socket, path: str, info: ModelInfo, conn, threads: 
     gc.freeze()
     conn.send(("ready", info))
     threading.Thread(target=_listen, args=(conn, app), name="flowml-model-loader", daemon=True).start()
-    config = uvicorn.Config(app, lifespan="off", ws="none", log_level="warning", access_log=False,
+    config = uvicorn.Config(app, lifespan="off", ws="none", log_level="warning", access_log=False, backlog=2048,
                             server_header=False, date_header=False)
     uvicorn.Server(config).run(sockets=[sock])
 
