@@ -1,9 +1,11 @@
 """Score every trained model on the test set and keep the best one.
 
 Loads each <models>/depth-*/model.pkl, measures accuracy and macro F1 on
-data/test.csv, copies the winner (highest accuracy, then highest macro F1, then
-the shallowest) to <best>/model.pkl with <best>/info.json, and writes the
-winner's scores to metrics.json as a flat JSON object of numbers.
+data/test.csv, saves the winner (highest accuracy, then highest macro F1, then
+the shallowest) to <best>/ as an MLflow-format model (skops, with its signature
+and an input example; `flowml models serve -m <best>` serves it) with
+<best>/info.json, and writes the winner's scores to metrics.json as a flat JSON
+object of numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from sklearn.metrics import accuracy_score, f1_score
 
+import flowml.sklearn
 from wineflow.io import read_xy, write_json
 
 DIGITS = 6  # metrics are rounded so metrics.json has stable bytes
@@ -48,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         if not models:
             raise ValueError(f"no {args.models}/depth-*/model.pkl found: run train first")
         X, y, _ = read_xy(args.test)
-        scores = []
+        scores, loaded = [], {}
         for depth, path in models:
             with path.open("rb") as f:
-                model = pickle.load(f)
+                model = loaded[path] = pickle.load(f)
             pred = model.predict(X)
             acc = round(float(accuracy_score(y, pred)), DIGITS)
             f1 = round(float(f1_score(y, pred, average="macro")), DIGITS)
@@ -62,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         best = Path(args.best)
         if best.exists():
             shutil.rmtree(best)  # no stale files from an earlier winner
-        best.mkdir(parents=True)
-        shutil.copyfile(path, best / "model.pkl")
+        # skops loads only the types it is told to trust; a forest holds scikit-learn's Tree objects
+        flowml.sklearn.save_model(loaded[path], str(best), input_example=X[:5],
+                                  skops_trusted_types=["sklearn.tree._tree.Tree"])
         write_json(
             best / "info.json",
             {
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     print(f"evaluate: {len(scores)} models, best max_depth={depth} "
-          f"accuracy={acc:.4f} f1_macro={f1:.4f} -> {best / 'model.pkl'}")
+          f"accuracy={acc:.4f} f1_macro={f1:.4f} -> {best}/")
     return 0
 
 

@@ -11,10 +11,8 @@ import sys
 
 import click
 
-from flowml.cli import pipeline, runs, server  # noqa: F401  (importing them attaches their commands)
-from flowml.cli import models  # noqa: F401  (flowml models ...)
-from flowml.cli import deployments  # noqa: F401
-from flowml.cli import registry  # noqa: F401  (flowml registry ...)
+# Importing each command module attaches its commands to the group.
+from flowml.cli import deployments, models, pipeline, registry, runs, server  # noqa: F401
 from flowml.cli.group import cli
 from flowml.errors import FlowmlError
 

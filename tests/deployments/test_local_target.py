@@ -8,7 +8,6 @@ import threading
 import time
 
 import httpx
-import pytest
 
 
 def _record(project, name: str) -> dict:
