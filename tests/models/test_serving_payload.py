@@ -161,6 +161,15 @@ def test_fast_path_declines_anything_but_plain_floats(served, raw):
     assert served.fast(raw, "application/json") is None
 
 
+def test_reordered_columns_with_a_short_row_are_refused_not_dropped(served):
+    """Every row gets an answer or the request fails: a ragged row is never skipped."""
+    columns = list(reversed(served.fast.names))
+    raw = body("dataframe_split", {"columns": columns, "data": [[0.2, 1.4, 3.5, 5.1], [1.0], [0.3, 1.3, 3.0, 6.0]]})
+    assert served.fast(raw, "application/json") is None
+    status, answer = invoke(served, raw, "application/json")
+    assert status == 400 and orjson.loads(answer)["error_code"] in ("BAD_REQUEST", "INVALID_PARAMETER_VALUE")
+
+
 def test_fast_path_declines_csv(served):
     assert served.fast(b"a,b\n1.0,2.0\n", "text/csv") is None
 

@@ -75,7 +75,9 @@ class MatrixPath:
             return None
         order = [columns.index(name) for name in self.names]
         try:
-            return [[row[i] for i in order] for row in rows if len(row) == len(order)]
+            if any(len(row) != len(order) for row in rows):
+                return None  # ragged: the general path says which row is wrong
+            return [[row[i] for i in order] for row in rows]
         except (TypeError, KeyError, IndexError):
             return None
 
