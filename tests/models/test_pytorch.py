@@ -91,6 +91,26 @@ def test_state_dict_refusals(tmp_path, net):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("module_class, refusal", [
+    ("subprocess:run", "not a torch.nn.Module subclass"),
+    ("os:system", "not a torch.nn.Module subclass"),
+    ("torch.nn:functional", "not a torch.nn.Module subclass"),  # a module, not a class
+    ("no_such_package_x:Net", "cannot import the module_class"),
+    ("subprocess", "must be 'package.module:Class'"),
+])
+def test_a_state_dict_model_calls_only_module_classes(tmp_path, net, module_class, refusal):
+    flowml.pytorch.save_model(net, tmp_path / "m", serialization="state_dict", init_kwargs={"width": 4, "out": 2})
+    mlmodel = tmp_path / "m" / "MLmodel"
+    doc = yaml.safe_load(mlmodel.read_text())
+    marker = tmp_path / "ran"
+    doc["flavors"]["pytorch"].update(module_class=module_class, init_kwargs={"args": ["touch", str(marker)]})
+    mlmodel.write_text(yaml.safe_dump(doc))
+    for load in (flowml.pyfunc.load_model, flowml.pytorch.load_model):
+        with pytest.raises(ModelError, match=refusal):
+            load(tmp_path / "m")
+    assert not marker.exists()
+
+
 @pytest.mark.slow  # MLflow's torch.export of the pt2 model takes ~20 s
 def test_mlflow_loads_a_flowml_module_and_flowml_loads_mlflows(tmp_path, net):
     mlflow = pytest.importorskip("mlflow")

@@ -5,9 +5,12 @@
   ``data/pickle_module_info.txt`` naming MLflow's cloudpickle wrapper), so MLflow loads it too. Unpickling runs code: saving and
   loading it warn, as for sklearn's pickle.
 - ``serialization="state_dict"``: only the weights, ``data/state_dict.pth``, read back with
-  ``torch.load(weights_only=True)``, which cannot run code; the module is rebuilt from its class
-  (``module_class``: ``package.module:Class``, importable where it is loaded) and
-  ``init_kwargs`` (JSON), both recorded in MLmodel. flowml's own loader reads this form.
+  ``torch.load(weights_only=True)``; the module is rebuilt from its class (``module_class``:
+  ``package.module:Class``, importable where it is loaded) and ``init_kwargs`` (JSON), both
+  recorded in MLmodel. flowml's own loader reads this form. Loading imports the named module and
+  calls the class only once it is checked to be an ``nn.Module`` subclass, so an MLmodel cannot
+  make it call an arbitrary function; importing a module still runs that module's top level and
+  the class's ``__init__`` runs, so load such a model only with code you trust installed.
 
 As python_function, ``predict`` takes a DataFrame or a numpy array (as a float32 tensor when the
 model's weights are float32), runs the module under ``torch.no_grad()`` and returns a numpy array.
@@ -104,21 +107,40 @@ def _rebuild(data: str, conf: dict) -> Any:
     """The module from its class, its recorded init_kwargs and its weights (loaded weights-only)."""
     import torch
 
-    module_name, _, qualname = conf["module_class"].partition(":")
+    cls = _module_class(conf.get("module_class"))
+    init_kwargs = conf.get("init_kwargs") or {}
+    if not isinstance(init_kwargs, dict):
+        raise ModelError(f"MLmodel: pytorch init_kwargs must be a mapping, got {type(init_kwargs).__name__}")
     try:
-        cls: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-        module = cls(**conf.get("init_kwargs", {}))
-    except (ImportError, AttributeError, TypeError) as exc:
-        raise ModelError(f"cannot rebuild {conf['module_class']} with init_kwargs={conf.get('init_kwargs')}: "
-                         f"{exc}") from None
+        module = cls(**init_kwargs)
+    except Exception as exc:  # noqa: BLE001 - a class's __init__ may raise anything for bad kwargs
+        raise ModelError(f"cannot rebuild {conf['module_class']} with init_kwargs={init_kwargs}: "
+                         f"{type(exc).__name__}: {exc}") from None
     state = torch.load(os.path.join(data, STATE_DICT_FILE), map_location="cpu", weights_only=True)
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelError(f"the saved weights do not fit {conf['module_class']}: {exc}") from None
     return module.eval()
+
+
+def _module_class(path: Any) -> type:
+    """The ``nn.Module`` subclass ``package.module:Class`` names: anything else is refused before
+    it is called, since the name comes from the model's MLmodel (which a stranger may have written)."""
+    import torch
+
+    if not isinstance(path, str) or ":" not in path:
+        raise ModelError(f"MLmodel: pytorch module_class must be 'package.module:Class', got {path!r}")
+    module_name, _, qualname = path.partition(":")
+    try:
+        cls: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ModelError(f"cannot import the module_class {path}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise ModelError(f"MLmodel: pytorch module_class {path} is not a torch.nn.Module subclass; refusing to call it")
+    return cls
 
 
 def _load_module(data: str, conf: dict) -> Any:
