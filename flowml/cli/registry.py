@@ -209,7 +209,7 @@ def registry_register(model_dir, name, alias, as_json, tracking_uri):
     """Register MODEL_DIR as a new version of NAME; content already registered under NAME
     returns that version instead. This is what a pipeline's register: step runs: there the
     version also records its lineage (step, runs, cache key, input digests)."""
-    from flowml.deployments.register import register_directory
+    from flowml.registry.register import register_directory
 
     version = register_directory(model_dir, name, alias, tracking_uri)
     if as_json:

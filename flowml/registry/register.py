@@ -1,8 +1,13 @@
-"""What a pipeline's ``register:`` step does in its process: ``flowml registry register DIR``.
+"""Registering a model directory: ``flowml registry register DIR``, which is also what a
+pipeline's ``register:`` step runs.
 
-Inside a pipeline (``FLOWML_RUN_ID`` set) the model directory is copied into the step's run
-artifacts, so the version's source stays what was registered however the workspace changes
-later, and the version records its lineage: the step, its run, the pipeline's run, the
+A version never points at the workspace: the directory is first copied into the tracking
+store's immutable artifacts, so that the version keeps serving what was registered however
+the folder changes later, and so that a server's clients all see the same files. Outside a
+pipeline it becomes a logged model with no run (in the experiment ``FLOWML_EXPERIMENT_NAME``
+or ``FLOWML_EXPERIMENT_ID`` names, else the default one), registered as ``models:/<model_id>``.
+Inside a pipeline (``FLOWML_RUN_ID`` set) it is copied into the step's run artifacts, and the
+version records its lineage: the step, its run, the pipeline's run, the
 step's cache key, and the digests of the inputs of the step that produced the directory,
 found through the cache index entry of that step's run (a sibling under the pipeline run).
 Registration is idempotent by the directory's content digest (the registry's rule):
@@ -32,20 +37,56 @@ def register_directory(model_dir: str, name: str, alias: str | None = None, trac
     if not os.path.isfile(os.path.join(path, "MLmodel")):
         raise SpecError(Problem(f"{model_dir} is not a model directory (it has no MLmodel file)",
                                 "command line", field="MODEL_DIR"))
+    from flowml.tracking.client import FlowmlClient
+
     registry = RegistryClient(tracking_uri)
+    client = FlowmlClient(registry.tracking_uri)
     digest = directory_digest(path)
     run_id = os.environ.get("FLOWML_RUN_ID")
     if not run_id:
-        return registry.register(path, name, content_digest=digest, alias=alias)
-    from flowml.tracking.client import FlowmlClient
-
-    client = FlowmlClient(tracking_uri)
+        return _register_as_logged_model(client, registry, path, name, digest, alias)
     lineage, producer = step_lineage(client, run_id, model_dir)
     client.log_artifacts(run_id, path, MODEL_ARTIFACT)
     source = client.get_run(run_id).info.artifact_uri.rstrip("/") + "/" + MODEL_ARTIFACT
     tags = {"flowml.model_step": producer.get("step", ""), "flowml.model_run_id": producer.get("run_id", "")}
     return registry.register(source, name, run_id=run_id, tags={k: v for k, v in tags.items() if v},
                              lineage={**lineage, "content_digest": digest}, content_digest=digest, alias=alias)
+
+
+def _register_as_logged_model(client, registry, path: str, name: str, digest: str, alias: str | None):
+    """Upload ``path`` as a new logged model with no run and register ``models:/<model_id>``.
+    When the registry answers with an older version of the same content, the copy just made
+    is not needed and is deleted again."""
+    from flowml.tracking.entities import LoggedModelStatus
+
+    logged = client.create_logged_model(_experiment_id(client), name)
+    try:
+        client.log_model_artifacts(logged.model_id, path)
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    try:
+        version = registry.register(f"models:/{logged.model_id}", name, model_id=logged.model_id,
+                                    content_digest=digest, alias=alias)
+    except BaseException:
+        client.delete_logged_model(logged.model_id)
+        raise
+    if version.model_id != logged.model_id:
+        client.delete_logged_model(logged.model_id)
+    return version
+
+
+def _experiment_id(client) -> str:
+    """The experiment a logged model made outside any run goes to, as ``log_model`` picks it:
+    ``FLOWML_EXPERIMENT_NAME`` (created if new), ``FLOWML_EXPERIMENT_ID``, else the default."""
+    from flowml.tracking.entities import DEFAULT_EXPERIMENT_ID
+
+    named = os.environ.get("FLOWML_EXPERIMENT_NAME")
+    if named:
+        found = client.get_experiment_by_name(named)
+        return found.experiment_id if found is not None else client.create_experiment(named)
+    return os.environ.get("FLOWML_EXPERIMENT_ID") or DEFAULT_EXPERIMENT_ID
 
 
 def step_lineage(client, run_id: str, model_dir: str) -> tuple[dict, dict]:
