@@ -128,11 +128,38 @@ def test_untrusted_types_are_refused_unless_trusted(tmp_path, iris):
     trusted = [f"{__name__}.Doubler"]
     flowml.sklearn.save_model(pipe, tmp_path / "m", skops_trusted_types=trusted)
     assert mlmodel(tmp_path / "m")["flavors"]["sklearn"]["skops_trusted_types"] == trusted
-    with pytest.warns(UserWarning, match="asks to trust these types"):
-        loaded = flowml.sklearn.load_model(tmp_path / "m")
+    # the file's own list names a class outside sklearn/numpy/scipy: only the caller may trust it
+    for load in (flowml.sklearn.load_model, flowml.pyfunc.load_model):
+        with pytest.raises(ModelError, match=f"not scikit-learn, numpy or scipy classes: {__name__}.Doubler"):
+            load(tmp_path / "m")
+    loaded = flowml.sklearn.load_model(tmp_path / "m", skops_trusted_types=trusted)
     np.testing.assert_array_equal(loaded.predict(X.to_numpy()), pipe.predict(X.to_numpy()))
+    served = flowml.pyfunc.load_model(tmp_path / "m", model_config={"skops_trusted_types": trusted})
+    np.testing.assert_array_equal(served.predict(X.to_numpy()), pipe.predict(X.to_numpy()))
     with pytest.raises(ModelError, match="untrusted types"):  # the caller's own list wins over the file's
         flowml.sklearn.load_model(tmp_path / "m", skops_trusted_types=[])
+
+
+def test_a_forest_loads_with_the_library_types_its_mlmodel_lists(tmp_path, iris):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = iris
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    flowml.sklearn.save_model(forest, tmp_path / "m", skops_trusted_types=["sklearn.tree._tree.Tree"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(flowml.pyfunc.load_model(tmp_path / "m").predict(X), forest.predict(X))
+
+
+@pytest.mark.parametrize("listed", [["os.system"], ["posix.system"], ["numpy.load"], ["sklearn.tree._tree.Tree",
+                                                                                       "builtins.eval"]])
+def test_an_mlmodel_cannot_whitelist_dangerous_types(tmp_path, classifier, listed):
+    flowml.sklearn.save_model(classifier, tmp_path / "m")
+    doc = mlmodel(tmp_path / "m")
+    doc["flavors"]["sklearn"]["skops_trusted_types"] = listed
+    (tmp_path / "m" / "MLmodel").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ModelError, match=f"not scikit-learn, numpy or scipy classes: {listed[-1]};"):
+        flowml.pyfunc.load_model(tmp_path / "m")
 
 
 def test_loading_a_directory_without_the_flavor_says_so(tmp_path):

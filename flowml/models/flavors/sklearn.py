@@ -1,10 +1,14 @@
 """The scikit-learn flavor, in MLflow 3's on-disk format, so each side loads the other's models.
 
 Saved with skops by default (``model.skops``): loading a skops file builds only the types it is
-told to trust, scikit-learn's and numpy's by default. An estimator that needs more (a custom
-transformer) is saved with ``skops_trusted_types=[...]``, which is checked at save time and
-recorded in MLmodel; loading warns which extra types the file asks to trust, and a caller that
-does not trust the file's own list passes its own to :func:`load_model`.
+told to trust, scikit-learn's and numpy's by default. An estimator that needs more (a forest's
+``sklearn.tree._tree.Tree``, a custom transformer) is saved with ``skops_trusted_types=[...]``,
+which is checked at save time and recorded in MLmodel. Since anyone can write an MLmodel, loading
+trusts that recorded list only where each entry is a class of scikit-learn, numpy or scipy
+(which makes forests load); any other entry (a custom class, ``numpy.load``, ``posix.system``)
+is refused by name unless the caller passes its own ``skops_trusted_types`` to
+:func:`load_model` (or ``model_config={"skops_trusted_types": [...]}`` to
+``flowml.pyfunc.load_model``).
 
 ``serialization_format="pickle"`` or ``"cloudpickle"`` (``model.pkl``) only when asked, with an
 :class:`~flowml.models.errors.UnsafeSerializationWarning` at save and at load: unpickling runs
@@ -19,6 +23,7 @@ loader module to this one.
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from typing import Any
@@ -36,6 +41,7 @@ SKOPS, PICKLE, CLOUDPICKLE = "skops", "pickle", "cloudpickle"
 FORMATS = (SKOPS, PICKLE, CLOUDPICKLE)
 DATA_FILES = {SKOPS: "model.skops", PICKLE: "model.pkl", CLOUDPICKLE: "model.pkl"}
 PREDICT_FUNCTIONS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba", "score")
+LIBRARY_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # whose classes an MLmodel may ask skops to trust
 
 
 def save_model(sk_model: Any, path: str | os.PathLike, serialization_format: str = SKOPS,
@@ -128,11 +134,7 @@ def _load(path: str, conf: dict, trusted_override: list[str] | None = None) -> A
         import skops.io
         from skops.io.exceptions import UntrustedTypesFoundException
 
-        trusted = trusted_override if trusted_override is not None else conf.get("skops_trusted_types")
-        if trusted and trusted_override is None:
-            warnings.warn(f"the model at {path} asks to trust these types: {', '.join(trusted)}; "
-                          "pass skops_trusted_types=[...] to load_model to decide yourself", UserWarning,
-                          stacklevel=3)
+        trusted = trusted_override if trusted_override is not None else _recorded_trust(path, conf)
         try:
             return skops.io.load(file, trusted=list(trusted) if trusted else None)
         except UntrustedTypesFoundException as exc:
@@ -146,6 +148,36 @@ def _load(path: str, conf: dict, trusted_override: list[str] | None = None) -> A
         import cloudpickle as module
     with open(file, "rb") as src:
         return module.load(src)
+
+
+def _recorded_trust(path: str, conf: dict) -> list[str]:
+    """The types the model's MLmodel asks skops to trust, if all are library classes."""
+    recorded = conf.get("skops_trusted_types") or []
+    if not isinstance(recorded, list):
+        raise ModelError(f"{path}/MLmodel: sklearn skops_trusted_types must be a list of type names")
+    refused = [name for name in recorded if not _is_library_class(name)]
+    if refused:
+        raise ModelError(f"the model at {path} asks to trust types that are not scikit-learn, numpy or scipy "
+                         f"classes: {', '.join(map(str, refused))}; if you trust this model, pass "
+                         "skops_trusted_types=[...] to load_model yourself")
+    return recorded
+
+
+def _is_library_class(name: object) -> bool:
+    """Whether ``name`` (``package.module.Class``) is a class defined under scikit-learn, numpy or
+    scipy: a function there (``numpy.load``) is no class, and nothing outside them is imported."""
+    if not isinstance(name, str) or not name.startswith(LIBRARY_PREFIXES):
+        return False
+    parts = name.split(".")
+    for split in range(len(parts) - 1, 0, -1):  # the longest importable module, then attributes
+        try:
+            found: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute, None)
+        return isinstance(found, type)
+    return False
 
 
 def _warn_unsafe(doing: str) -> None:
@@ -173,13 +205,14 @@ class _SklearnPyfunc:
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _SklearnPyfunc:
-    """The loader module's entry point: ``path`` is the model directory (or its data file)."""
+    """The loader module's entry point: ``path`` is the model directory (or its data file);
+    the caller's ``model_config`` may hold ``skops_trusted_types``, as :func:`load_model` takes."""
     model_dir = os.path.dirname(path) if os.path.isfile(path) else path
     metadata = Model.load(model_dir)
     conf = metadata.flavors.get(FLAVOR_NAME)
     if conf is None:  # an old MLflow model with only python_function: a pickle at model_path
         conf = {"serialization_format": PICKLE, "pickled_model": metadata.flavor(PYFUNC, path).get("model_path")}
-    return _SklearnPyfunc(_load(model_dir, conf))
+    return _SklearnPyfunc(_load(model_dir, conf, (model_config or {}).get("skops_trusted_types")))
 
 
 def log_model(sk_model: Any, name: str | None = None, *, artifact_path: str | None = None,
