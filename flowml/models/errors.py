@@ -6,6 +6,8 @@ that names nothing, an input that does not fit the model's signature.
 
 from __future__ import annotations
 
+import warnings
+
 from flowml.errors import FlowmlError
 
 
@@ -26,3 +28,10 @@ class ModelInputError(ModelError):
 class UnsafeSerializationWarning(UserWarning):
     """A model stored with pickle or cloudpickle is saved or loaded: unpickling runs whatever
     code the file names, so such a model must never come from an untrusted source."""
+
+
+def warn_unsafe(doing: str, safer: str, stacklevel: int = 3) -> None:
+    """Warn that ``doing`` pickles or unpickles a model; ``safer`` says what avoids it. One
+    wording for every flavor, so a user who filters the warning filters all of them."""
+    warnings.warn(f"{doing}: pickle files run arbitrary code when loaded; never load one from an untrusted "
+                  f"source ({safer})", UnsafeSerializationWarning, stacklevel=stacklevel + 1)

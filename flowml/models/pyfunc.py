@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from flowml.models.enforce import enforce_input, enforce_params
-from flowml.models.errors import ModelError
+from flowml.models.errors import ModelError, warn_unsafe
 from flowml.models.mlmodel import PYFUNC, Model
 from flowml.models.saving import copy_code_paths, finish, new_model_dir, python_version
 from flowml.models.signature import ModelSignature
@@ -280,7 +280,10 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _Pyth
     import cloudpickle
 
     conf = Model.load(path).flavor(PYFUNC, path)
-    with open(os.path.join(path, conf.get("python_model", PYTHON_MODEL_FILE)), "rb") as src:
+    file = os.path.join(path, conf.get("python_model", PYTHON_MODEL_FILE))
+    warn_unsafe(f"loading the custom model {file} (cloudpickle)",
+                "custom models have no pickle-free format: load only those you trust")
+    with open(file, "rb") as src:
         python_model = cloudpickle.load(src)
     artifacts = {name: os.path.join(path, *entry["path"].split("/"))
                  for name, entry in (conf.get("artifacts") or {}).items()}

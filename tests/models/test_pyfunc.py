@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import flowml.pyfunc
-from flowml.models.errors import ModelError
+from flowml.models.errors import ModelError, UnsafeSerializationWarning
 from flowml.models.uri import download_model
 
 
@@ -55,6 +55,13 @@ def test_custom_model_with_artifacts_config_and_code(tmp_path, monkeypatch):
 def test_predict_without_context_or_params(tmp_path):
     flowml.pyfunc.save_model(tmp_path / "m", python_model=Bare())
     assert flowml.pyfunc.load_model(tmp_path / "m").predict([1, 2, 3]) == 3
+
+
+def test_loading_a_custom_model_warns_that_it_unpickles(tmp_path):
+    flowml.pyfunc.save_model(tmp_path / "m", python_model=Bare())
+    with pytest.warns(UnsafeSerializationWarning, match=r"custom model .*python_model.pkl.*arbitrary code") as caught:
+        flowml.pyfunc.load_model(tmp_path / "m")
+    assert caught[0].filename == __file__  # points at the caller's load_model line
 
 
 def test_unwrap_refuses_a_model_that_is_not_custom(tmp_path, classifier):

@@ -21,10 +21,9 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import warnings
 from typing import Any
 
-from flowml.models.errors import ModelError, UnsafeSerializationWarning
+from flowml.models.errors import ModelError, warn_unsafe
 from flowml.models.mlmodel import Model
 from flowml.models.pyfunc import add_flavor
 from flowml.models.saving import copy_code_paths, finish, new_model_dir
@@ -39,6 +38,7 @@ MODULE, STATE_DICT = "module", "state_dict"
 # MLflow's name for cloudpickle dumping with pickle's loader, written so MLflow loads the file
 MLFLOW_PICKLE_MODULE = "mlflow.pytorch.pickle_module"
 LOADERS = {MODULE: "mlflow.pytorch", STATE_DICT: "flowml.models.flavors.pytorch"}
+SAFER = "serialization='state_dict' does not have this problem"  # said with every pickle warning
 
 
 def save_model(pytorch_model: Any, path: str | os.PathLike, serialization: str = MODULE,
@@ -66,7 +66,7 @@ def save_model(pytorch_model: Any, path: str | os.PathLike, serialization: str =
         flavor = {"model_data": DATA_DIR, "pytorch_version": torch.__version__.split("+")[0], "code": code,
                   "serialization": serialization}
         if serialization == MODULE:
-            _warn_unsafe("saving a PyTorch module with pickle")
+            warn_unsafe("saving a PyTorch module with pickle", SAFER)
             import cloudpickle
 
             with open(os.path.join(data, PICKLE_INFO_FILE), "w", encoding="utf-8") as out:
@@ -151,7 +151,7 @@ def _load_module(data: str, conf: dict) -> Any:
     file = os.path.join(data, MODULE_FILE)
     if not os.path.isfile(file) and os.path.isfile(os.path.join(data, EXPORTED_FILE)):
         return torch.export.load(os.path.join(data, EXPORTED_FILE)).module()  # MLflow 3's 'pt2' graph
-    _warn_unsafe(f"loading the pickled PyTorch module {file}")
+    warn_unsafe(f"loading the pickled PyTorch module {file}", SAFER)
     pickle_name = MLFLOW_PICKLE_MODULE
     info = os.path.join(data, PICKLE_INFO_FILE)
     if os.path.isfile(info):
@@ -161,12 +161,6 @@ def _load_module(data: str, conf: dict) -> Any:
     pickle_module = importlib.import_module("pickle" if pickle_name in (MLFLOW_PICKLE_MODULE, "cloudpickle")
                                             else pickle_name)
     return torch.load(file, map_location="cpu", pickle_module=pickle_module, weights_only=False).eval()
-
-
-def _warn_unsafe(doing: str) -> None:
-    warnings.warn(f"{doing}: pickle files run arbitrary code when loaded; never load one from an untrusted "
-                  "source (serialization='state_dict' does not have this problem)", UnsafeSerializationWarning,
-                  stacklevel=4)
 
 
 def load_model(model_uri: str | os.PathLike, dst_path: str | None = None) -> Any:

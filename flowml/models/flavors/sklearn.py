@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import importlib
 import os
-import warnings
 from typing import Any
 
-from flowml.models.errors import ModelError, UnsafeSerializationWarning
+from flowml.models.errors import ModelError, warn_unsafe
 from flowml.models.mlmodel import PYFUNC, Model
 from flowml.models.pyfunc import add_flavor
 from flowml.models.saving import copy_code_paths, finish, new_model_dir
@@ -41,6 +40,7 @@ SKOPS, PICKLE, CLOUDPICKLE = "skops", "pickle", "cloudpickle"
 FORMATS = (SKOPS, PICKLE, CLOUDPICKLE)
 DATA_FILES = {SKOPS: "model.skops", PICKLE: "model.pkl", CLOUDPICKLE: "model.pkl"}
 PREDICT_FUNCTIONS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba", "score")
+SAFER = "skops, the default format, does not have this problem"  # said with every pickle warning
 LIBRARY_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # whose classes an MLmodel may ask skops to trust
 
 
@@ -63,7 +63,7 @@ def save_model(sk_model: Any, path: str | os.PathLike, serialization_format: str
     if not callable(getattr(sk_model, pyfunc_predict_fn, None)):
         raise ModelError(f"the {type(sk_model).__name__} has no {pyfunc_predict_fn}() to serve")
     if serialization_format != SKOPS:
-        _warn_unsafe(f"saving a scikit-learn model with {serialization_format}")
+        warn_unsafe(f"saving a scikit-learn model with {serialization_format}", SAFER)
     import sklearn
 
     with new_model_dir(path) as staging:
@@ -140,7 +140,7 @@ def _load(path: str, conf: dict, trusted_override: list[str] | None = None) -> A
         except UntrustedTypesFoundException as exc:
             raise ModelError(f"the model at {path} holds untrusted types ({exc}); if you trust them, "
                              "pass skops_trusted_types=[...]") from None
-    _warn_unsafe(f"loading the {serialization_format} file {file}")
+    warn_unsafe(f"loading the {serialization_format} file {file}", SAFER)
     import pickle
 
     module = pickle
@@ -178,12 +178,6 @@ def _is_library_class(name: object) -> bool:
             found = getattr(found, attribute, None)
         return isinstance(found, type)
     return False
-
-
-def _warn_unsafe(doing: str) -> None:
-    warnings.warn(f"{doing}: pickle files run arbitrary code when loaded; never load one from an "
-                  "untrusted source (skops, the default format, does not have this problem)",
-                  UnsafeSerializationWarning, stacklevel=4)
 
 
 class _SklearnPyfunc:
