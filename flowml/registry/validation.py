@@ -1,6 +1,7 @@
-"""Checks on registry names, aliases, stages, versions and sources, with MLflow's rules, so
-that flowml never stores what MLflow's client or server would refuse (and refuses it first,
-naming what is wrong)."""
+"""Checks on registry names, aliases, stages, versions, tags and lineage, with MLflow's rules,
+so that flowml refuses first, naming what is wrong, the names MLflow's client or server would
+refuse. A source is only checked for its shape here (no ``..`` parts, no NUL): which schemes
+and folders a server accepts is :func:`flowml.server.security.validate_model_source`'s rule."""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def tags(values: dict | None) -> dict[str, str]:
 
 def source(uri: object) -> str:
     """A version's source: a non-empty URI or path without ``..`` parts or NUL (even
-    percent-encoded), so a download URI built from it cannot climb out of its location."""
+    percent-encoded). Any scheme passes: a local store records what its own user gives it."""
     if not isinstance(uri, str) or not uri.strip():
         raise TrackingError(f"a model version source must be a non-empty string, got {uri!r}")
     if len(uri) > MAX_SOURCE:

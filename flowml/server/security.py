@@ -4,15 +4,17 @@ MLflow's server has had a long line of CVEs here: paths with ``..`` (plain, URL-
 double-encoded, with backslashes), absolute paths, ``file://`` URIs, ``#`` and ``?`` cutting
 a location short, symbolic links leading out of the artifact root, and artifact locations
 naming URLs the server then fetched. Every path and location a request brings goes through
-one of the two functions below before it touches the disk:
+one of the functions below before it touches the disk:
 
 - :func:`artifact_path` checks a path relative to an artifact root and returns where it is on
   disk, refusing anything whose real path (symbolic links resolved) leaves the root;
-- :func:`validate_artifact_location` checks an experiment's ``artifact_location`` (and a
-  model's ``source``): ``mlflow-artifacts:/...``, or a local folder under the artifacts
-  destination; never a URL the server would fetch.
+- :func:`validate_artifact_location` checks an experiment's ``artifact_location``:
+  ``mlflow-artifacts:/...``, or a local folder under the artifacts destination; never a URL
+  the server would fetch. :func:`validate_model_source` checks a model version's ``source``
+  the same way, also taking ``runs:/`` and ``models:/`` URIs, and local folders under the
+  artifact location of the run or logged model the request names.
 
-Both decode the text repeatedly until it stops changing, so that ``%252e%252e%252f`` is seen as
+All decode the text repeatedly until it stops changing, so that ``%252e%252e%252f`` is seen as
 ``../``; the decoded form is the name used on disk, so a path means the same file however many
 times a client encoded it. A ``%`` still there after decoding is a plain character (it cannot
 start an escape any more) and is allowed.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from typing import Callable
 from urllib.parse import unquote
 
 from flowml.errors import TrackingError
@@ -114,26 +117,41 @@ def upload_temp_name(name: str, token: str) -> str:
 # artifact locations --------------------------------------------------------------------
 
 ARTIFACTS_SCHEME = "mlflow-artifacts"
-SOURCE_SCHEMES = ("runs", "models")  # a model version's source may name a run's or a logged model's files
+SOURCE_SCHEMES = ("runs", "models")  # a model version's source may name a run's or a registry's files
 
 
-def validate_artifact_location(uri: str | None, destination: str | None = None, *, source: bool = False) -> str | None:
-    """``uri`` if the server may use it as an experiment's ``artifact_location`` (or, with
-    ``source``, a model version's source), else INVALID_PARAMETER_VALUE.
+def validate_artifact_location(uri: str | None, destination: str | None = None) -> str | None:
+    """``uri`` if the server may use it as an experiment's ``artifact_location``, else
+    INVALID_PARAMETER_VALUE.
 
     Accepted: ``mlflow-artifacts:/<path>`` (no host: a location on another server would send
     clients' uploads there), and, when ``destination`` is given, a local folder or ``file://``
-    URI whose real path is under it; with ``source``, also ``runs:/<run_id>/<path>`` and
-    ``models:/<name or id>/...``. Refused: every other scheme (``http``, ``https``, ``ftp``,
+    URI whose real path is under it. Refused: every other scheme (``http``, ``https``, ``ftp``,
     ``s3``...: the server never fetches a URL it is given), ``..`` (in any encoding), '#', '?',
     ';', backslashes, control characters, and local paths when no destination is known.
     None and '' pass through (the store picks the location)."""
     if uri is None or uri == "":
         return uri
+    return _location(uri, lambda: [destination] if destination else [], ())
+
+
+def validate_model_source(source: str, local_roots: Callable[[], list[str]]) -> str:
+    """``source`` if the server may record it as a model version's source, else
+    INVALID_PARAMETER_VALUE: the checks of :func:`validate_artifact_location`, where also
+    ``runs:/<run_id>/<path>`` and ``models:/...`` pass (without a host; whether the run or
+    model exists is the store's check), and a local path must lie under one of the folders
+    ``local_roots()`` returns (the artifacts destination, the artifact location of the run
+    or logged model the request names), called only for a local path."""
+    if not isinstance(source, str) or not source:
+        raise _bad_location(str(source), "a model version source must be a non-empty string")
+    return _location(source, local_roots, SOURCE_SCHEMES)
+
+
+def _location(uri: str, local_roots: Callable[[], list[str]], schemes: tuple[str, ...]) -> str:
     text = _decoded(uri, _bad_location)
     match = _SCHEME.match(text)
     scheme = match.group(0)[:-1].lower() if match and len(match.group(0)) > 2 else ""  # 'C:' is a drive
-    if scheme == ARTIFACTS_SCHEME or (source and scheme in SOURCE_SCHEMES):
+    if scheme == ARTIFACTS_SCHEME or scheme in schemes:
         rest = text[len(scheme) + 1:]
         if rest.startswith("//"):
             raise _bad_location(uri, f"a {scheme}: URI must not name a host")
@@ -146,30 +164,48 @@ def validate_artifact_location(uri: str | None, destination: str | None = None, 
             if host not in ("", "localhost"):
                 raise _bad_location(uri, "a file: URI must not name a host")
             rest = "/" + rest
-        return _local(uri, rest, destination)
+        return _local(uri, rest, local_roots())
     if scheme:
-        raise _bad_location(uri, f"the '{scheme}' scheme is not accepted (mlflow-artifacts:/ or a folder under "
+        accepted = ", ".join(f"{s}:/" for s in (ARTIFACTS_SCHEME, *schemes))
+        raise _bad_location(uri, f"the '{scheme}' scheme is not accepted ({accepted} or a folder under "
                                  "the artifacts destination are)")
     if match:  # a drive letter
         raise _bad_location(uri, "Windows drive paths are not accepted")
-    return _local(uri, text, destination)
+    return _local(uri, text, local_roots())
 
 
-def _local(uri: str, path: str, destination: str | None) -> str:
+def local_folder(location: str | None) -> str | None:
+    """The folder a local artifact location (a path or ``file:`` URI) names, else None."""
+    if not location or (_SCHEME.match(location) and not location.lower().startswith("file:")):
+        return None
+    if location.lower().startswith("file:"):
+        rest = location[len("file:"):]
+        if rest.startswith("//"):
+            host, _, rest = rest[2:].partition("/")
+            if host not in ("", "localhost"):
+                return None
+            rest = "/" + rest
+        return unquote(rest)
+    return location
+
+
+def _local(uri: str, path: str, roots: list[str]) -> str:
     """A local folder: checked as decoded, and as written and decoded once (the forms a
-    repository might open it by), against the destination's real path."""
-    if destination is None:
+    repository might open it by), against the real paths of ``roots``: every form must lie
+    under one of them."""
+    if not roots:
         raise _bad_location(uri, "local paths are not accepted here; use mlflow-artifacts:/")
     if not path.startswith("/"):
         raise _bad_location(uri, "a local location must be an absolute path")
     _relative(uri, path.lstrip("/"))
-    real_root = os.path.realpath(destination)
+    real_roots = [os.path.realpath(root) for root in roots]
     literal = uri[len("file:"):] if uri.lower().startswith("file:") else uri
     if literal.startswith("//"):  # file://host/path: the host was checked, keep the path
         literal = "/" + literal[2:].partition("/")[2]
     for form in {path, literal, unquote(literal)}:
-        if not form.startswith("/") or not _inside(os.path.realpath(form), real_root):
-            raise _bad_location(uri, "it is outside the server's artifacts destination")
+        if not form.startswith("/") or not any(_inside(os.path.realpath(form), root) for root in real_roots):
+            raise _bad_location(uri, "it is outside the server's artifacts destination"
+                                     + (" and the run's or model's artifact location" if len(roots) > 1 else ""))
     return uri
 
 

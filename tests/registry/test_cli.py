@@ -125,13 +125,18 @@ def test_bad_input_is_one_line_and_exit_code_2(untouched_wine, args, message):
 def test_against_a_tracking_server(project, server_factory, tmp_path):
     server = server_factory(tmp_path / "server")
     try:
-        project.write("register.py", REGISTER)
         (project.root / "model").mkdir()
-        proc = subprocess.run([sys.executable, "register.py", server.url], cwd=project.root, capture_output=True,
-                              text=True, timeout=60)
-        assert proc.returncode == 0 and proc.stdout.split() == ["1", "2"], proc.stderr
+        for content in ("one", "two"):
+            (project.root / "model" / "MLmodel").write_text(content)
+            made = project.flowml("registry", "register", "model", "-n", "wine", "--alias", "candidate", "--json",
+                                  "--tracking-uri", server.url)
+            assert made.code == 0, made.err
+        source = made.json["model_version"]["source"]
+        assert made.json["model_version"]["version"] == "2" and source.startswith("models:/m-")
+        copied = list(server.artifacts.rglob(f"{source.split('/')[-1]}/artifacts/MLmodel"))
+        assert [p.read_text() for p in copied] == ["two"]  # the server holds the files, not a client's path
         shown = project.flowml("registry", "describe", "wine/1", "--tracking-uri", server.url)
-        assert shown.code == 0 and "d-train" in shown.out and "pipeline run" in shown.out, shown.err
+        assert shown.code == 0 and "models:/m-" in shown.out, shown.err
         assert project.flowml("registry", "alias", "wine", "prod", "1", "--tracking-uri", server.url).code == 0
         listed = project.flowml("registry", "list", "--json", env={"FLOWML_TRACKING_URI": server.url}).json
         assert listed["registered_models"][0]["aliases"] == [{"alias": "candidate", "version": "2"},

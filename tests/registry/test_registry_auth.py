@@ -31,7 +31,7 @@ def test_reads_need_read_and_writes_need_write(server_factory, tmp_path):
         assert call("POST", "/registered-models/create", None, json={"name": "wine"}) == 401
         assert call("POST", "/registered-models/create", read, json={"name": "wine"}) == 403
         assert call("POST", "/registered-models/create", write, json={"name": "wine"}) == 200
-        assert call("POST", "/model-versions/create", write, json={"name": "wine", "source": "s3://b/m"}) == 200
+        assert call("POST", "/model-versions/create", write, json={"name": "wine", "source": "mlflow-artifacts:/b/m"}) == 200
         assert call("GET", "/registered-models/search", read) == 200
         assert call("GET", "/model-versions/get", read, params={"name": "wine", "version": "1"}) == 200
         assert call("POST", "/registered-models/get-latest-versions", read, json={"name": "wine"}) == 200

@@ -33,8 +33,8 @@ def test_registered_models_versions_search_and_tags(client, new_name):
     made = client.create_registered_model(name, tags={"team": "fraud"}, description="wine quality")
     assert (made.name, made.tags, made.description) == (name, {"team": "fraud"}, "wine quality")
     assert _error(client.create_registered_model, name).error_code == "RESOURCE_ALREADY_EXISTS"
-    first = client.create_model_version(name, "s3://bucket/wine/1", tags={"algo": "lr"}, description="v1")
-    second = client.create_model_version(name, "s3://bucket/wine/2")
+    first = client.create_model_version(name, "mlflow-artifacts:/bucket/wine/1", tags={"algo": "lr"}, description="v1")
+    second = client.create_model_version(name, "mlflow-artifacts:/bucket/wine/2")
     assert (first.version, second.version) == ("1", "2")  # MLflow's entities keep versions as strings
     assert (first.status, first.current_stage, first.tags, first.description) == ("READY", "None", {"algo": "lr"}, "v1")
     found = client.search_registered_models(filter_string=f"name = '{name}'")
@@ -68,7 +68,7 @@ def test_aliases_stages_download_uri_and_delete(client, new_name):
     name = new_name()
     client.create_registered_model(name)
     for i in range(3):
-        client.create_model_version(name, f"s3://bucket/m/{i + 1}")
+        client.create_model_version(name, f"mlflow-artifacts:/bucket/m/{i + 1}")
     client.set_registered_model_alias(name, "champion", "1")
     client.set_registered_model_alias(name, "champion", 2)  # moves
     assert client.get_model_version_by_alias(name, "champion").version == "2"
@@ -82,7 +82,7 @@ def test_aliases_stages_download_uri_and_delete(client, new_name):
     client.transition_model_version_stage(name, "3", "production", archive_existing_versions=True)
     assert client.get_model_version(name, "1").current_stage == "Archived"
     assert [v.version for v in client.get_latest_versions(name, stages=["Production"])] == ["3"]
-    assert client.get_model_version_download_uri(name, "2") == "s3://bucket/m/2"
+    assert client.get_model_version_download_uri(name, "2") == "mlflow-artifacts:/bucket/m/2"
     client.delete_model_version(name, "2")
     assert _error(client.get_model_version, name, "2").error_code == "RESOURCE_DOES_NOT_EXIST"
     client.delete_registered_model(name)

@@ -30,28 +30,30 @@ def _code(call, *args, **kwargs) -> str:
 def test_register_with_lineage_alias_and_idempotency(rc, tmp_path, new_name):
     assert isinstance(rc.store, RestRegistryStore)
     name = new_name()
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "MLmodel").write_text("flavors: {}\n")
+    source = f"mlflow-artifacts:/0/{name}/artifacts/model"
     lineage = {"step": "train", "run_id": "a" * 32, "pipeline_run_id": "b" * 32, "cache_key": "c" * 64,
-               "input_digests": {"data/train.csv": "d1"}}
-    first = rc.register(str(model), name, lineage=lineage, alias="candidate", tags={"t": "1"})
+               "input_digests": {"data/train.csv": "d1"}, "content_digest": "e" * 64}
+    first = rc.register(source, name, lineage=lineage, alias="candidate", tags={"t": "1"})
     assert (first.version, first.aliases, first.tags, first.run_id) == (1, ["candidate"], {"t": "1"}, "a" * 32)
-    assert first.lineage.input_digests == {"data/train.csv": "d1"} and first.lineage.content_digest
-    assert first.source == str(model)
-    again = rc.register(str(model), name, lineage=lineage)  # same content: the same version
+    assert first.lineage.input_digests == {"data/train.csv": "d1"} and first.lineage.content_digest == "e" * 64
+    assert first.source == source
+    again = rc.register(source, name, lineage=lineage)  # same content: the same version
     assert again.version == 1 and rc.search_model_versions(f"name = '{name}'") == [again]
-    (model / "MLmodel").write_text("flavors: {changed: true}\n")
-    second = rc.register(str(model), name, alias="candidate")  # new content: a new version, the alias moves
+    second = rc.register(source + "2", name, alias="candidate", content_digest="f" * 64)  # new content
     assert second.version == 2 and second.aliases == ["candidate"]
     assert rc.get_model_version(name, 1).aliases == []
     assert rc.get_model_version(name, 1).lineage == first.lineage  # lineage round trip over HTTP
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors: {}\n")
+    with pytest.raises(TrackingError, match="outside the server's artifacts destination"):
+        rc.register(str(model), name)  # a path only this client has
 
 
 def test_resolve_every_uri_form(rc, new_name):
     name = new_name()
     for i in range(3):
-        rc.register(f"s3://bucket/{name}/{i}", name, content_digest=f"digest-{i}")
+        rc.register(f"mlflow-artifacts:/bucket/{name}/{i}", name, content_digest=f"digest-{i}")
     rc.set_registered_model_alias(name, "production", 2)
     rc.transition_model_version_stage(name, 1, "Staging")
     assert rc.resolve(f"models:/{name}/3").version == 3
@@ -65,7 +67,7 @@ def test_resolve_every_uri_form(rc, new_name):
     assert _code(rc.resolve, f"models:/{name}/9") == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(TrackingError, match="names a logged model"):
         rc.resolve("models:/m-0123")
-    assert rc.get_model_version_download_uri(name, 2) == f"s3://bucket/{name}/1"
+    assert rc.get_model_version_download_uri(name, 2) == f"mlflow-artifacts:/bucket/{name}/1"
 
 
 def test_registry_calls_through_the_server(rc, new_name):
@@ -73,7 +75,7 @@ def test_registry_calls_through_the_server(rc, new_name):
     made = rc.create_registered_model(name, {"team": "fraud"}, "about")
     assert (made.tags, made.description) == ({"team": "fraud"}, "about")
     assert _code(rc.create_registered_model, name) == "RESOURCE_ALREADY_EXISTS"
-    rc.create_model_version(name, "s3://b/1")
+    rc.create_model_version(name, "mlflow-artifacts:/b/1")
     rc.update_registered_model(name, "changed")
     rc.update_model_version(name, 1, "v1")
     rc.set_registered_model_tag(name, "owner", "ann")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from flowml.errors import TrackingError
-from flowml.server.security import artifact_path, clean_path, validate_artifact_location
+from flowml.server.security import artifact_path, clean_path, validate_artifact_location, validate_model_source
 
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
 SECRET = "top-secret-content-0451"
@@ -87,8 +87,13 @@ def test_accepted_artifact_locations(tmp_path):
         assert validate_artifact_location(ok) == ok
     for ok in (str(destination / "inside"), f"file://{destination}/inside", f"file://localhost{destination}/new"):
         assert validate_artifact_location(ok, str(destination)) == ok
-    for ok in ("runs:/0123abcd/model", "models:/m-0123", "mlflow-artifacts:/1/models/m-1/artifacts"):
-        assert validate_artifact_location(ok, source=True) == ok
+    for ok in ("runs:/0123abcd/model", "models:/m-0123", "models:/wine/2", "mlflow-artifacts:/1/models/m-1/artifacts",
+               str(destination / "inside" / "model"), str(tmp_path / "run" / "model")):
+        assert validate_model_source(ok, lambda: [str(destination), str(tmp_path / "run")]) == ok
+    for bad in ("runs://host/x/model", "models://host/m-1", "runs:/x/../../etc", "s3://b/m", "/etc",
+                f"file://{tmp_path}/run%2f..%2f..%2fetc", "http://evil.example/m"):
+        with pytest.raises(TrackingError):
+            validate_model_source(bad, lambda: [str(destination), str(tmp_path / "run")])
     with pytest.raises(TrackingError, match="local paths are not accepted"):  # no destination to check against
         validate_artifact_location(str(destination / "inside"))
     with pytest.raises(TrackingError, match="outside"):  # a link inside leading out
@@ -241,3 +246,30 @@ def test_an_experiment_behind_the_proxy_is_accepted(server):
     run = httpx.post(f"{server.url}/api/2.0/mlflow/runs/create",
                      json={"experiment_id": reply.json()["experiment_id"]}).json()["run"]["info"]
     assert run["artifact_uri"] == f"mlflow-artifacts:/custom/place/{run['run_id']}/artifacts"
+
+
+@pytest.mark.parametrize("source", [
+    "/etc", "file:///home", "s3://bucket/model", "http://evil.example/model", "https://169.254.169.254/x",
+    "runs://evil.example/abc/model", "mlflow-artifacts://evil.example/x", "runs:/abc/%2e%2e/%2e%2e/etc",
+    "mlflow-artifacts:/%252e%252e/etc", "file://evil.example/share/model", "models:/m-does-not-exist",
+])
+def test_model_version_sources_the_server_refuses(server, source):
+    api = f"{server.url}/api/2.0/mlflow"
+    httpx.post(f"{api}/registered-models/create", json={"name": "sources"})
+    reply = httpx.post(f"{api}/model-versions/create", json={"name": "sources", "source": source})
+    assert reply.status_code in (400, 404) and reply.json()["error_code"] in (
+        "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"), reply.text
+    listed = httpx.get(f"{api}/model-versions/search", params={"filter": "name = 'sources'"}).json()
+    assert all(v["source"] != source for v in listed.get("model_versions", []))
+
+
+def test_model_version_sources_the_server_accepts(server, run, tmp_path):
+    api = f"{server.url}/api/2.0/mlflow"
+    httpx.post(f"{api}/registered-models/create", json={"name": "good-sources"})
+    inside = server.artifacts / "legit"
+    for source, extra in [(f"runs:/{run['run_id']}/model", {}), ("mlflow-artifacts:/1/x/artifacts/model", {}),
+                          (str(inside), {}), (f"file://{inside}", {})]:
+        reply = httpx.post(f"{api}/model-versions/create", json={"name": "good-sources", "source": source, **extra})
+        assert reply.status_code == 200, (source, reply.text)
+    outside = httpx.post(f"{api}/model-versions/create", json={"name": "good-sources", "source": str(tmp_path)})
+    assert outside.status_code == 400 and "outside the server's artifacts destination" in outside.json()["message"]

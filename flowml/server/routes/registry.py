@@ -2,11 +2,19 @@
 query-string parameters for reads, POST for writes, PATCH for updates, DELETE for deletes.
 ``mlflow.register_model``, ``log_model(registered_model_name=...)`` and ``MlflowClient``'s
 registry calls go through them; flowml's own client adds a version's lineage to
-``model-versions/create`` as ``flowml_lineage``."""
+``model-versions/create`` as ``flowml_lineage``.
+
+A version's source is checked as MLflow's server checks it (:func:`validate_model_source`):
+the server records no URL it would fetch nor a local path outside its artifacts. The
+lineage's ``content_digest`` is the writer's word: registering is idempotent by it, so any
+client allowed to write to the registry is trusted for it (the server does not rehash
+uploaded models)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from flowml.errors import TrackingError
 from flowml.registry import validation as check
@@ -14,6 +22,7 @@ from flowml.registry.entities import LINEAGE_WIRE
 from flowml.registry.search import DEFAULT_MODELS, DEFAULT_VERSIONS
 from flowml.server.protocol import Params
 from flowml.server.routes import mlflow_route
+from flowml.server.security import local_folder, validate_model_source
 
 router = APIRouter()
 
@@ -131,13 +140,31 @@ def get_model_version_by_alias(store, p: Params) -> dict:
 
 # model versions ------------------------------------------------------------------------
 
-@_route("/model-versions/create", "POST")
-def create_model_version(store, p: Params) -> dict:
+def create_model_version(store, p: Params, tracking, destination: str) -> dict:
     """Create a version of a registered model from a source (a path, runs:/, models:/<model_id>, ...)."""
-    version = store.create_model_version(p.str("name", True), p.str("source", True), p.str("run_id") or None,
-                                         p.pairs("tags"), p.str("run_link"), p.str("description"),
-                                         p.str("model_id") or None, check.lineage(p.values.get(LINEAGE_WIRE)))
+    run_id, model_id = p.str("run_id") or None, p.str("model_id") or None
+    source = validate_model_source(p.str("source", True), lambda: _local_roots(tracking, destination, run_id, model_id))
+    version = store.create_model_version(p.str("name", True), source, run_id, p.pairs("tags"), p.str("run_link"),
+                                         p.str("description"), model_id, check.lineage(p.values.get(LINEAGE_WIRE)))
     return {"model_version": version.to_dict()}
+
+
+def _local_roots(tracking, destination: str, run_id: str | None, model_id: str | None) -> list[str]:
+    """Where a local source may lie: the artifacts destination, and the local artifact folder
+    of the run and of the logged model the request names (as MLflow's server allows)."""
+    check.ids(run_id=run_id, model_id=model_id)
+    locations = [tracking.get_run(run_id).info.artifact_uri if run_id else None,
+                 tracking.get_logged_model(model_id).artifact_location if model_id else None]
+    return [destination, *filter(None, map(local_folder, locations))]
+
+
+# As mlflow_route's endpoints, but also given the tracking store and the artifacts destination
+# that a source is checked against (no docstring: FastAPI would publish it in the OpenAPI document).
+@router.post("/model-versions/create", name="create_model_version", summary=create_model_version.__doc__)
+async def create_model_version_endpoint(request: Request) -> JSONResponse:
+    params, state = await Params.of(request), request.app.state
+    return JSONResponse(await run_in_threadpool(create_model_version, state.registry, params, state.store,
+                                                state.config.artifacts_destination))
 
 
 @_route("/model-versions/get", "GET")
