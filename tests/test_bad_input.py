@@ -375,6 +375,38 @@ steps:
     deploy: {model: "models:/x@c"}
     env: e
 """, ("deploy: step", "remove 'env'"), "pipeline.yaml:7:", "steps.a.env"),
+    Case("register-name-with-slash", """\
+name: t
+steps:
+  a:
+    register: {model: m/, name: a/b}
+""", ("invalid registered model name 'a/b'", "cannot contain '/'"), "pipeline.yaml:4:", "steps.a.register.name",
+         command="status"),
+    Case("register-reserved-alias", """\
+name: t
+params: {a: latest}
+steps:
+  a:
+    register: {model: m/, name: wine, alias: "${params.a}"}
+""", ("'latest'", "reserved"), "pipeline.yaml:5:", "steps.a.register.alias", command="status"),
+    Case("deploy-malformed-model-uri", """\
+name: t
+steps:
+  a:
+    deploy: {model: "models:/wine/1/extra"}
+""", ("invalid model URI 'models:/wine/1/extra'",), "pipeline.yaml:4:", "steps.a.deploy.model"),
+    Case("deploy-bad-alias-in-uri", """\
+name: t
+steps:
+  a:
+    deploy: {model: "models:/wine@no good"}
+""", ("invalid alias 'no good'",), "pipeline.yaml:4:", "steps.a.deploy.model", command="status"),
+    Case("deploy-name-escaping", """\
+name: t
+steps:
+  a:
+    deploy: {model: "models:/wine@c", name: ../evil}
+""", ("'../evil' cannot name a deployment",), "pipeline.yaml:4:", "steps.a.deploy.name", command="status"),
     # -- the same faults through `status` and `dag` ---------------------------------------------
     Case("status-unknown-param", """\
 name: t

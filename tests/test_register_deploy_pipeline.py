@@ -141,3 +141,30 @@ def test_a_deploy_step_runs_after_the_step_registering_its_model(project):
     assert nodes["deploy"].run == ["flowml", "deployments", "create", "wine", "-m", "models:/wine@candidate",
                                    "--target", "local", "--port", "5999"]
     assert nodes["deploy"].deploy == {"name": "wine", "model": "models:/wine@candidate"}
+
+
+def test_a_deploy_step_finds_its_register_step_through_params_and_matrix(project):
+    project.pipeline("""\
+        name: p
+        params: {n: w5}
+        steps:
+          deploy:
+            deploy: {model: "models:/${params.n}@c"}
+          register:
+            register: {model: model/, name: "${params.n}", alias: c}
+          other:
+            matrix: {m: [a, b]}
+            register: {model: model/, name: "x${matrix.m}"}
+          deploy_b:
+            deploy: {model: "models:/xb/1", name: xb}
+        """)
+    (project.root / "model").mkdir()
+    dag = project.flowml("dag")
+    assert dag.code == 0, dag.err
+    assert "deploy  <- register" in dag.out
+    from flowml.spec.expand import expand
+    from flowml.spec.load import load_pipeline
+
+    nodes = {n.name: n for n in expand(load_pipeline(str(project.root / "pipeline.yaml")))}
+    assert nodes["deploy"].needs == ["register"]
+    assert nodes["deploy_b"].needs == ["other"]

@@ -1,62 +1,23 @@
 """Checks on registry names, aliases, stages, versions, tags and lineage, with MLflow's rules,
 so that flowml refuses first, naming what is wrong, the names MLflow's client or server would
-refuse. A source is only checked for its shape here (no ``..`` parts, no NUL): which schemes
+refuse (the naming rules themselves are :mod:`flowml.spec.modelrefs`'s, which pipeline loading
+applies too). A source is only checked for its shape here (no ``..`` parts, no NUL): which schemes
 and folders a server accepts is :func:`flowml.server.security.validate_model_source`'s rule."""
 
 from __future__ import annotations
 
-import posixpath
 import re
 import urllib.parse
 
 from flowml.errors import TrackingError
 from flowml.registry.entities import Lineage, Stage
+from flowml.spec.modelrefs import MAX_ALIAS, MAX_NAME, alias, model_name, new_alias  # noqa: F401 (re-exported)
 from flowml.tracking import validation as tracking_checks
 
-MAX_NAME = 256
-MAX_ALIAS = 255
 MAX_TAG_VALUE = 100_000  # MLflow's limit for registry tags (runs have 8,000)
 MAX_SOURCE = 4000
-_ALIAS = re.compile(r"^[\w\-]+$")
-_VERSION_ALIAS = re.compile(r"^[vV]\d+$")  # reserved: it reads as a version number
 _CANONICAL_STAGES = {s.lower(): s for s in Stage.ALL}
 LINEAGE_FIELDS = tuple(Lineage.__dataclass_fields__)
-
-
-def model_name(name: object, what: str = "registered model name") -> str:
-    """A registered model's name: non-blank, no ``/`` or ``:`` (they separate the parts of a
-    ``models:/`` URI), not a path with ``.``/``..`` parts, at most 256 characters."""
-    if not isinstance(name, str) or not name.strip():
-        raise TrackingError(f"{what} must be a non-empty string, got {name!r}")
-    if "/" in name or ":" in name:
-        raise TrackingError(f"invalid {what} '{name}': it cannot contain '/' or ':'")
-    if name in (".", "..") or posixpath.normpath(name) != name:
-        raise TrackingError(f"invalid {what} '{name}': it cannot be '.' or '..'")
-    if len(name) > MAX_NAME:
-        raise TrackingError(f"{what} '{name[:40]}...' is {len(name)} characters long; the limit is {MAX_NAME}")
-    return name
-
-
-def alias(name: object) -> str:
-    """An alias name: letters, digits, ``_`` and ``-``, at most 255 characters."""
-    if not isinstance(name, str) or not name:
-        raise TrackingError(f"an alias must be a non-empty string, got {name!r}")
-    if not _ALIAS.match(name):
-        raise TrackingError(f"invalid alias '{name}': use only letters, digits, _ and -")
-    if len(name) > MAX_ALIAS:
-        raise TrackingError(f"alias '{name[:40]}...' is {len(name)} characters long; the limit is {MAX_ALIAS}")
-    return name
-
-
-def new_alias(name: object) -> str:
-    """An alias that may be set: also not ``latest`` (any case) nor ``v<digits>``, which
-    ``models:/`` URIs read as the newest version and as a version number."""
-    alias(name)
-    if name.lower() == "latest":
-        raise TrackingError("the alias 'latest' (in any case) is reserved for the newest version")
-    if _VERSION_ALIAS.match(name):
-        raise TrackingError(f"the alias '{name}' is reserved: v<number> reads as a version number")
-    return name
 
 
 def version(value: object) -> int:

@@ -11,7 +11,8 @@ import itertools
 import posixpath
 from typing import Any
 
-from flowml.errors import Problem, SpecError
+from flowml.errors import Problem, SpecError, TrackingError
+from flowml.spec import modelrefs
 from flowml.spec.interpolate import Ref, format_value, refs_in, substitute
 from flowml.spec.load import LoadedPipeline
 from flowml.spec.models import Step
@@ -116,32 +117,61 @@ def _model_step(pipeline: LoadedPipeline, name: str, step: Step, resolve, inputs
     if step.register_ is not None:
         spec = substitute(step.register_.model_dump(), resolve)
         model = _path(pipeline, spec["model"], base + ("register", "model"), output=False)
+        _check(pipeline, base + ("register", "name"), modelrefs.model_name, str(spec["name"]))
         argv = ["flowml", "registry", "register", model, "--name", str(spec["name"])]
-        argv += ["--alias", str(spec["alias"])] if spec["alias"] else []
+        if spec["alias"]:
+            _check(pipeline, base + ("register", "alias"), modelrefs.new_alias, str(spec["alias"]))
+            argv += ["--alias", str(spec["alias"])]
         return argv, [model, *inputs], list(step.needs), None
     spec = substitute(step.deploy.model_dump(), resolve)
     uri = format_value(spec["model"]).strip()
-    registered = _registered_name(uri)
+    registered = _check(pipeline, base + ("deploy", "model"), _registered_name, uri)
     if registered is None and ":" not in uri.split("/", 1)[0]:  # a folder: its content is an input
         uri = _path(pipeline, uri, base + ("deploy", "model"), output=False)
         inputs = [uri, *inputs]
     deployment = str(spec["name"] or registered or name)
+    _check(pipeline, base + ("deploy", "name" if spec["name"] else "model"), modelrefs.deployment_name, deployment)
     argv = ["flowml", "deployments", "create", deployment, "-m", uri, "--target", str(spec["target"])]
     argv += ["--port", str(spec["port"])] if spec["port"] else []
     registers = [s for s, other in pipeline.spec.steps.items()
-                 if other.register_ is not None and other.register_.name == registered and s != name]
+                 if other.register_ is not None and s != name and registered in _names_registered(pipeline, s, other)]
     needs = list(dict.fromkeys([*step.needs, *registers]))
     return argv, inputs, needs, {"name": deployment, "model": uri}
 
 
-def _registered_name(uri: str) -> str | None:
-    """``wine`` for ``models:/wine@candidate`` or ``models:/wine/3``, else None."""
-    if not uri.startswith("models:/"):
+def _check(pipeline: LoadedPipeline, where: tuple, rule, value: str):
+    """``rule(value)``, its complaint turned into a problem at ``where`` in the pipeline file;
+    a value still holding a ``${steps...}`` reference is known only at run time and passes."""
+    if "${" in value:
         return None
-    body = uri[len("models:/"):]
-    if "@" in body:
-        return body.split("@", 1)[0]
-    return body.split("/", 1)[0] if "/" in body else None
+    try:
+        return rule(value)
+    except TrackingError as exc:
+        raise SpecError(pipeline.source.problem(where, str(exc))) from None
+
+
+def _names_registered(pipeline: LoadedPipeline, name: str, step: Step) -> set[str]:
+    """The registered model names a register step uses, params and matrix substituted as its
+    nodes will have them (so a deploy step finds the step registering its model)."""
+    names = set()
+    for combo in _combinations(pipeline, name, step):
+        names.add(str(substitute(step.register_.name, lambda ref: pipeline.params[ref.name]
+                                 if ref.namespace == "params" else combo[ref.name])))
+    return names
+
+
+def _registered_name(uri: str) -> str | None:
+    """``wine`` for ``models:/wine@candidate`` or ``models:/wine/3`` (checked as the registry
+    checks it), None for any other URI or a folder; a malformed ``models:`` URI is an error."""
+    if not uri.lower().startswith("models:"):
+        return None
+    parts = modelrefs.parse_model_uri(uri)
+    if parts is None:
+        return None
+    modelrefs.model_name(parts.name)
+    if parts.alias is not None:
+        modelrefs.alias(parts.alias)
+    return parts.name
 
 
 def _path(pipeline: LoadedPipeline, value: Any, where: tuple, *, output: bool) -> str:
