@@ -346,13 +346,13 @@ class SqlRegistryStore:
             conn.execute(insert(t.registered_model_aliases).values(name=name, alias=alias, version=number))
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Remove ``alias`` of ``name`` (which must exist); an alias it does not have is no
+        error, as in MLflow."""
         check.model_name(name)
         check.alias(alias)
         with writing(self.engine) as conn:
             self._model_row(conn, name)
-            gone = conn.execute(delete(t.registered_model_aliases).where(rma.name == name, rma.alias == alias)).rowcount
-        if not gone:
-            raise TrackingError(f"registered model '{name}' has no alias '{alias}'", NOT_FOUND)
+            conn.execute(delete(t.registered_model_aliases).where(rma.name == name, rma.alias == alias))
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """The version ``alias`` points at; ``latest`` (any case) is the newest live version."""

@@ -75,6 +75,7 @@ def test_aliases_stages_download_uri_and_delete(client, new_name):
     assert client.get_registered_model(name).aliases == {"champion": "2"}
     assert client.get_model_version(name, "2").aliases == ["champion"]
     client.delete_registered_model_alias(name, "champion")
+    client.delete_registered_model_alias(name, "champion")  # no such alias: deleted silently, as MLflow does
     assert client.get_registered_model(name).aliases == {}
     assert _error(client.set_registered_model_alias, name, "latest", "1").error_code == "INVALID_PARAMETER_VALUE"
     staged = client.transition_model_version_stage(name, "1", "Production")
