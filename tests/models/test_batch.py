@@ -6,8 +6,10 @@ failure or Ctrl-C must leave no output behind; and memory must not grow with the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -113,6 +115,73 @@ def test_cli_errors_exit_2_without_traceback(project, model_dir, table):
         assert not (project.root / "out.csv").exists()
     res = project.flowml("models", "predict", "-m", str(model_dir), "-i", "in.csv", "-o", "no/such/dir/out.csv")
     assert res.code == 2 and "does not exist" in res.err
+
+
+def test_a_model_failing_on_a_chunk_names_the_rows_and_exits_2(project, model_dir, table):
+    holey = table.copy()
+    holey.loc[70, "sepal length (cm)"] = None  # an empty cell: NaN, which LogisticRegression refuses
+    write(holey, project.root / "in.csv")
+    res = project.flowml("models", "predict", "-m", str(model_dir), "-i", "in.csv", "-o", "out.csv",
+                         "--chunk-rows", "50")
+    assert res.code == 2, res.err
+    assert "in.csv, rows 51-100: the model failed: ValueError: Input X contains NaN" in res.err, res.err
+    assert "Traceback" not in res.err and not (project.root / "out.csv").exists()
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet", ".jsonl"])
+def test_an_input_without_rows_gives_an_output_without_rows(tmp_path, model_dir, table, ext):
+    source = tmp_path / f"in{ext}"
+    if ext == ".jsonl":
+        source.write_text("")
+    else:
+        write(table[:0], source)
+    out = tmp_path / f"out{ext}"
+    assert predict_file(str(model_dir), str(source), str(out)) == 0
+    if ext == ".csv":
+        assert out.read_text() == "prediction\n"
+    elif ext == ".parquet":
+        assert list(pd.read_parquet(out).columns) == ["prediction"] and len(pd.read_parquet(out)) == 0
+    else:
+        assert out.read_text() == ""
+
+
+@pytest.mark.parametrize("document", [
+    lambda t: {"dataframe_split": t.to_dict(orient="split", index=False)},
+    lambda t: {"dataframe_records": t.to_dict(orient="records")},
+    lambda t: {"instances": t.to_dict(orient="records")},
+    lambda t: t.to_dict(orient="records"),  # a bare array of records
+])
+@pytest.mark.parametrize("indent", [None, 2])  # one line, or pretty-printed over many
+def test_a_json_file_holding_one_document_is_scored(tmp_path, model_dir, classifier, table, document, indent):
+    features = table.drop(columns="id")
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(document(features), indent=indent))
+    out = tmp_path / "out.json"
+    assert predict_file(str(model_dir), str(source), str(out), chunk_rows=50) == len(table)
+    assert read(out)["prediction"].tolist() == classifier.predict(features).tolist()
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[1, 2, 3]", "a JSON array must hold one object per row"),
+    ('{"rows": [1, 2]\n', "not valid JSON"),
+    ('{"inputs": 1, "instances": 2}', "exactly one of dataframe_split"),
+])
+def test_a_json_file_of_no_accepted_form_says_which_are(project, model_dir, text, words):
+    project.write("in.json", text)
+    res = project.flowml("models", "predict", "-m", str(model_dir), "-i", "in.json", "-o", "out.json")
+    assert res.code == 2 and "Traceback" not in res.err, res.err
+    assert words in res.err and "JSON lines (one object per line), or one JSON document" in res.err, res.err
+    assert not (project.root / "out.json").exists()
+
+
+def test_the_output_gets_the_permissions_of_a_new_file(tmp_path, model_dir, table):
+    source = write(table, tmp_path / "in.csv")
+    old = os.umask(0o027)
+    try:
+        predict_file(str(model_dir), str(source), str(tmp_path / "out.csv"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "out.csv").st_mode) == 0o640
 
 
 # a file of 1,000,000 rows ---------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowml.errors import FlowmlError
-from flowml.models.batch import csv_dtypes
 from flowml.models.signature import Schema
 
 JSON = "application/json"
@@ -108,7 +107,12 @@ def split_request(document: Any) -> tuple[str, Any, dict[str, Any] | None]:
 
 def parse_json(body: bytes) -> Payload:
     """A JSON request: the one input format it holds, as a DataFrame, an array or a dict of arrays."""
-    form, data, params = split_request(load_json(body))
+    return from_document(load_json(body))
+
+
+def from_document(document: Any) -> Payload:
+    """A decoded JSON request (a request body, or a file holding one) as model input."""
+    form, data, params = split_request(document)
     if form == "dataframe_split":
         return Payload(_frame_from_split(data), params)
     if form == "dataframe_records":
@@ -184,6 +188,16 @@ def _tensors(form: str, data: Any):
         return np.asarray(data)
     except ValueError as exc:  # ragged lists
         raise PayloadError(f"{form} is not a regular array: {exc}") from None
+
+
+def csv_dtypes(schema: Schema | None) -> dict[str, type | str] | None:
+    """CSV has no types: columns the signature declares as text are read as text ("007" stays
+    "007"), and those it declares as 32-bit floats as such (else they would read as 64-bit and
+    fail the model's check)."""
+    if schema is None or schema.is_tensor_spec():
+        return None
+    kinds: dict[str, type | str] = {"string": str, "binary": str, "float": "float32"}
+    return {spec.name: kinds[spec.type] for spec in schema if spec.name is not None and spec.type in kinds} or None
 
 
 def parse_csv(body: bytes, schema: Schema | None = None):
