@@ -268,6 +268,8 @@ class Scheduler:
                 decision.reasons = [f"output {p} missing and not restorable" for p in lost]
             elif node.deploy and (down := self._not_serving(node, manifest[DEPLOYED])):
                 decision.reasons = [down]
+            elif node.register and (gone := self._not_registered(node, entry)):
+                decision.reasons = [gone]
             else:
                 decision.action, decision.restore, decision.present = "cached", restore, present
             return decision
@@ -298,6 +300,31 @@ class Scheduler:
         if found.state != "running":
             return f"deployment {name} is {found.state}"
         return None
+
+    def _not_registered(self, node: Node, entry: Entry) -> str | None:
+        """Why an up-to-date register step must run anyway, or None: the version of its model
+        directory's content (the digest its cache entry recorded for that input, which the
+        registry keeps as the version's content digest) was deleted, or its alias no longer
+        points at it. One registry read: the alias, else the model's versions."""
+        from flowml.registry import RegistryClient
+        from flowml.tracking.client import all_pages
+
+        name, alias = node.register["name"], node.register.get("alias")
+        digest = entry.manifest.get("inputs", {}).get(node.inputs[0])
+        try:
+            registry = RegistryClient(self.cache.index.uri, self.plan.root)
+            if alias:
+                if registry.get_model_version_by_alias(name, alias).lineage.content_digest == digest:
+                    return None
+                return f"{name}@{alias} no longer points at the version this step registered"
+            quoted = name.replace("'", "''")
+            versions = all_pages(lambda size, token: registry.search_model_versions(f"name = '{quoted}'", size,
+                                                                                    None, token))
+        except FlowmlError as exc:
+            return f"the version this step registered cannot be found: {exc}"
+        if any(v.lineage.content_digest == digest for v in versions):
+            return None
+        return f"the version of {name} this step registered no longer exists"
 
     def _resolver(self, node: Node):
         def resolve(ref: Ref) -> Any:

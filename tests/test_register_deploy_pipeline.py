@@ -168,3 +168,32 @@ def test_a_deploy_step_finds_its_register_step_through_params_and_matrix(project
     nodes = {n.name: n for n in expand(load_pipeline(str(project.root / "pipeline.yaml")))}
     assert nodes["deploy"].needs == ["register"]
     assert nodes["deploy_b"].needs == ["other"]
+
+
+def test_a_cached_register_step_reruns_when_its_version_is_gone(project):
+    project.pipeline("""\
+        name: p
+        steps:
+          with_alias:
+            register: {model: model/, name: w3, alias: c}
+          plain:
+            register: {model: model/, name: w4}
+        """)
+    project.write("model/MLmodel", "flavors: {}\n")
+    first = project.run_json()
+    assert [s["status"] for s in first["steps"]] == ["ran", "ran"], first["stderr"]
+    assert project.run_json()["run_id"] is None  # all cached
+    assert project.flowml("registry", "delete", "w3/1").code == 0
+    assert project.flowml("registry", "delete", "w4/1").code == 0
+    status = {s["name"]: s for s in project.flowml("status", "--json").json}
+    assert status["with_alias"]["will_run"] and status["plain"]["will_run"]
+    assert "w3" in " ".join(status["with_alias"]["reasons"])
+    assert "no longer exists" in " ".join(status["plain"]["reasons"])
+    again = project.run_json()
+    assert [s["status"] for s in again["steps"]] == ["ran", "ran"], again["stderr"]
+    version = project.flowml("registry", "describe", "w3/2", "--json").json["model_version"]
+    assert version["aliases"] == ["c"]
+    assert project.flowml("registry", "versions", "w4", "--json").json["model_versions"][0]["version"] == "2"
+    assert [s["status"] for s in project.run_json()["steps"]] == ["cached", "cached"]
+    assert project.flowml("registry", "alias", "w3", "c", "--delete").code == 0  # the alias alone goes
+    assert project.flowml("status", "--json").json[0]["will_run"]

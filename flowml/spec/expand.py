@@ -89,23 +89,25 @@ def _node(pipeline: LoadedPipeline, name: str, step: Step, combo: dict[str, Any]
             outputs.append(metrics)
     upstream = sorted({ref.step for ref in refs_in([step.run, step.env_vars, step.when]) if ref.namespace == "steps"})
     action = next(a for a in ("run", "project", "register_", "deploy") if getattr(step, a) is not None).rstrip("_")
-    template, needs, deploy = step.run, list(step.needs), None
+    template, needs, deploy, register = step.run, list(step.needs), None, None
     if action in ("register", "deploy"):
-        run, inputs, needs, deploy = _model_step(pipeline, name, step, resolve, inputs)
+        run, inputs, needs, record = _model_step(pipeline, name, step, resolve, inputs)
+        deploy, register = (record, None) if action == "deploy" else (None, record)
         action, template = "run", run
     return Node(node_name(name, combo), name, action, template, run, inputs, outputs, env_vars, used,
                 matrix=combo, env=step.env, needs=needs, retries=step.retries, timeout=step.timeout,
                 cache_version=step.cache_version, when=step.when, metrics=metrics,
-                declared_outputs=len(step.outputs), upstream_refs=upstream, deploy=deploy)
+                declared_outputs=len(step.outputs), upstream_refs=upstream, deploy=deploy, register=register)
 
 
 def _model_step(pipeline: LoadedPipeline, name: str, step: Step, resolve, inputs: list[str]):
     """A ``register:`` or ``deploy:`` step as the flowml command it runs, so that caching, retries,
     logs, ``when:`` and tracking apply to it as to any step.
 
-    Returns (argv, inputs, needs, deploy). A register step's input is its model directory, so
-    a rerun with the same model is a cache hit and registers nothing. A deploy step runs after
-    every step that registers the model it deploys, and its ``deploy`` record
+    Returns (argv, inputs, needs, record). A register step's input is its model directory, so
+    a rerun with the same model is a cache hit and registers nothing; its record
+    (``{"name", "alias"}``) lets the scheduler see that the version it made is still there. A
+    deploy step runs after every step that registers the model it deploys, and its record
     (``{"name", "model"}``) lets the scheduler key it on the version the URI names.
     """
     kind = "register" if step.register_ is not None else "deploy"
@@ -122,7 +124,8 @@ def _model_step(pipeline: LoadedPipeline, name: str, step: Step, resolve, inputs
         if spec["alias"]:
             _check(pipeline, base + ("register", "alias"), modelrefs.new_alias, str(spec["alias"]))
             argv += ["--alias", str(spec["alias"])]
-        return argv, [model, *inputs], list(step.needs), None
+        record = {"name": str(spec["name"]), "alias": str(spec["alias"]) if spec["alias"] else None}
+        return argv, [model, *inputs], list(step.needs), record
     spec = substitute(step.deploy.model_dump(), resolve)
     uri = format_value(spec["model"]).strip()
     registered = _check(pipeline, base + ("deploy", "model"), _registered_name, uri)

@@ -34,6 +34,7 @@ class Node:
     declared_outputs: int = 0  # how many of ``outputs`` the file lists (the rest is the metrics file)
     upstream_refs: list[str] = field(default_factory=list)  # node or step names read via ${steps...}
     deploy: dict[str, str] | None = None  # a deploy: step's {"name", "model"}: the version is part of its key
+    register: dict[str, str | None] | None = None  # a register: step's {"name", "alias"}: its version must exist
 
     @property
     def cacheable(self) -> bool:
