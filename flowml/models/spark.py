@@ -1,7 +1,9 @@
 """``flowml.pyfunc.spark_udf``: a model as a Spark pandas UDF, for scoring tables on a cluster.
 
-The driver fetches the model once and ships its directory with ``SparkContext.addFile``; each
-executor's Python worker loads it on first use and keeps it for the worker's life (Spark reuses
+The driver fetches the model once, copies it to a folder named by its content digest and ships
+that with ``SparkContext.addFile`` (Spark names shipped files by their last path component, so
+two models both called ``model`` would otherwise collide); each executor's Python worker loads
+it on first use and keeps it, under that content name, for the worker's life (Spark reuses
 Python workers), so a model is loaded once per executor process, not once per batch. Batches
 arrive as Arrow-backed pandas columns and go through ``PyFuncModel.predict``, so the signature
 is enforced as everywhere else.
@@ -11,12 +13,16 @@ Needs the optional extra ``flowml[spark]`` (pyspark and pyarrow).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from flowml.models.errors import ModelError
 
-_LOADED: dict[str, Any] = {}  # model directory -> PyFuncModel, per Python worker process
+_LOADED: dict[str, Any] = {}  # shipped folder name (content-addressed) -> PyFuncModel, per Python worker process
+_STAGING: list[str] = []  # the driver's folder of content-named copies, made on first use
 
 
 def spark_udf(spark, model_uri: str, result_type: Any = "double", params: dict[str, Any] | None = None,
@@ -44,9 +50,9 @@ def spark_udf(spark, model_uri: str, result_type: Any = "double", params: dict[s
         raise ModelError("spark_udf needs pyspark: pip install 'flowml[spark]'") from None
     from flowml.models.uri import download_model
 
-    path = download_model(model_uri, tracking_uri=tracking_uri)
-    spark.sparkContext.addFile(path, recursive=True)
-    folder = os.path.basename(os.path.normpath(path))
+    staged = _staged_copy(download_model(model_uri, tracking_uri=tracking_uri))
+    spark.sparkContext.addFile(staged, recursive=True)  # the same path again is a no-op for Spark
+    folder = os.path.basename(staged)
     array_result = _is_array(result_type)
 
     from typing import Iterator, Tuple, Union
@@ -66,8 +72,29 @@ def spark_udf(spark, model_uri: str, result_type: Any = "double", params: dict[s
     return pandas_udf(predict, returnType=result_type)
 
 
+def _staged_copy(path: str) -> str:
+    """A copy of the model directory ``path`` in a folder named by its content digest, made
+    once per content in this driver process and kept until it exits (executors fetch it lazily)."""
+    from flowml.cache.hashing import hash_file, tree_digest, walk_files
+
+    digest = tree_digest({rel: hash_file(os.path.join(path, rel)) for rel, _ in walk_files(path)})
+    if not _STAGING:
+        _STAGING.append(tempfile.mkdtemp(prefix="flowml-spark-"))
+        atexit.register(shutil.rmtree, _STAGING[0], True)
+    staged = os.path.join(_STAGING[0], f"flowml-model-{digest}")
+    if not os.path.isdir(staged):
+        partial = tempfile.mkdtemp(prefix=".partial-", dir=_STAGING[0])
+        shutil.copytree(path, os.path.join(partial, "model"))
+        try:
+            os.rename(os.path.join(partial, "model"), staged)
+        except OSError:  # another thread staged the same content first
+            pass
+        shutil.rmtree(partial, ignore_errors=True)
+    return staged
+
+
 def _model(folder: str):
-    """The model shipped as ``folder``, loaded once per Python worker process."""
+    """The model shipped as ``folder`` (a content-digest name), loaded once per Python worker process."""
     model = _LOADED.get(folder)
     if model is None:
         from pyspark import SparkFiles

@@ -75,3 +75,24 @@ def test_input_that_does_not_fit_fails_the_job_with_the_reason(spark, model_dir,
     udf = flowml.pyfunc.spark_udf(spark, str(model_dir), result_type="long")
     with pytest.raises(Exception, match="missing input columns: .sepal length"):
         frame.withColumn("p", udf("x")).collect()
+
+
+def test_two_models_with_the_same_folder_name_each_score_their_own(spark, tmp_path, iris):
+    """runs:/r1/model and runs:/r2/model both end in "model": each UDF must ship and load its own."""
+    import flowml.pyfunc
+    import flowml.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    first = LogisticRegression(max_iter=500).fit(X, y)
+    second = LogisticRegression(max_iter=500).fit(X, 2 - y)  # the labels reversed: other predictions
+    flowml.sklearn.save_model(first, str(tmp_path / "r1" / "model"), input_example=X[:5])
+    flowml.sklearn.save_model(second, str(tmp_path / "r2" / "model"), input_example=X[:5])
+    frame = spark.createDataFrame(X).coalesce(1)  # one task: the same Python worker runs both UDFs
+    one = flowml.pyfunc.spark_udf(spark, str(tmp_path / "r1" / "model"), result_type="long")
+    two = flowml.pyfunc.spark_udf(spark, str(tmp_path / "r2" / "model"), result_type="long")
+    scored = frame.withColumn("one", one(*X.columns)).toPandas()
+    again = frame.withColumn("two", two(*X.columns)).toPandas()  # a later job on a reused worker
+    assert scored["one"].tolist() == first.predict(scored[list(X.columns)]).tolist()
+    assert again["two"].tolist() == second.predict(again[list(X.columns)]).tolist()
+    assert again["two"].tolist() != scored["one"].tolist()
