@@ -64,8 +64,10 @@ def resolve_location(model_uri: str, tracking_uri: str | None = None) -> str:
                      "models:/ or mlflow-artifacts:/)")
 
 
-def _is_remote(location: str) -> bool:
-    return location.split(":", 1)[0].lower() in REMOTE_SCHEMES and ":" in location
+def is_remote(location: str) -> bool:
+    """Whether a location (as :func:`resolve_location` returns it) must be downloaded: an
+    ``mlflow-artifacts:`` or HTTP(S) URI, not a path or ``file:`` URI used in place."""
+    return ":" in location and location.split(":", 1)[0].lower() in REMOTE_SCHEMES
 
 
 def _is_windows_drive(uri: str) -> bool:
@@ -130,7 +132,7 @@ def _fetch(location: str, dst: str | None, tracking_uri: str | None) -> str:
     from flowml.artifacts import repository
     from flowml.artifacts.local import local_path
 
-    if not _is_remote(location):
+    if not is_remote(location):
         source = os.path.abspath(local_path(location))
         if not os.path.isdir(source):
             raise ModelError(f"no model at {location}: no such directory")

@@ -53,10 +53,9 @@ class Downloads:
         self.count = 0
 
     def fetch(self, info: ModelInfo) -> str:
-        from flowml.models.uri import REMOTE_SCHEMES, download_model, resolve_location
+        from flowml.models.uri import download_model, is_remote, resolve_location
 
-        location = resolve_location(info.source, self.tracking_uri)
-        remote = ":" in location and location.split(":", 1)[0].lower() in REMOTE_SCHEMES
+        remote = is_remote(resolve_location(info.source, self.tracking_uri))
         self.count += 1
         dst = os.path.join(self.folder, str(self.count)) if remote else None
         return download_model(info.source, dst=dst, tracking_uri=self.tracking_uri)
