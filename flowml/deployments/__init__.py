@@ -20,8 +20,10 @@ from typing import Any
 from flowml.errors import FlowmlError, Problem, SpecError
 
 BUILTIN = {"local": "flowml.deployments.local:LocalTarget"}
-# Where each known kind comes from, for the message when it is not installed.
+# Where each known plugin kind (deployment target or image builder) comes from, for the message
+# when it is not installed.
 PROVIDERS = {"docker": "flowml-docker (pip install flowml-docker, or pip install -e runners/flowml-docker)"}
+DEFAULT_HOST = "127.0.0.1"
 
 
 class DeploymentError(FlowmlError):
@@ -38,7 +40,8 @@ class Deployment:
 
     ``handle`` holds what the target needs to find its server again (a pid and its start
     time, a container id); ``version`` is the registry version served, when the model URI
-    names one (``models:/wine@candidate`` -> ``"3"``).
+    names one (``models:/wine@candidate`` -> ``"3"``). ``host`` and ``workers`` are what the
+    server was started with, so a redeploy that asks for others knows to restart it.
     """
 
     name: str
@@ -51,6 +54,8 @@ class Deployment:
     log: str | None = None
     updated: float = 0.0
     handle: dict[str, Any] = field(default_factory=dict)
+    host: str = DEFAULT_HOST  # the address the server binds
+    workers: int = 1  # the server's worker processes
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +96,17 @@ class DeploymentTarget(ABC):
     @abstractmethod
     def logs(self, name: str, tail: int | None = None) -> str:
         """What the deployment's server wrote (the last ``tail`` lines)."""
+
+    def placement(self, old: Deployment | None, config: dict[str, Any]) -> tuple[str, int, int]:
+        """(host, port, workers) for a deploy: what ``config`` asks for, else what the deployment
+        has now (a redeploy keeps its address and size unless told otherwise), else the defaults
+        (a free port)."""
+        from flowml.deployments.health import free_port
+
+        host = config.get("host") or (old.host if old else DEFAULT_HOST)
+        port = int(config.get("port") or (old.port if old else 0) or free_port(host))
+        workers = int(config.get("workers") or (old.workers if old else 1))
+        return host, port, workers
 
     def list(self) -> list[Deployment]:
         """This target's deployments, their states checked now."""

@@ -42,6 +42,13 @@ def wait_ready(url: str, alive: Callable[[], bool], timeout: float = READY_TIMEO
         delay = min(delay * 1.5, 0.5)
 
 
+def url_of(host: str, port: int) -> str:
+    """Where this machine reaches a server bound to ``host``:``port`` (a wildcard address
+    through the loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on now (the kernel's pick)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

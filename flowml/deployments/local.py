@@ -1,15 +1,17 @@
 """The ``local`` target: ``flowml models serve`` as a managed process on this machine.
 
 The server runs detached in its own session, so it outlives the command (or the pipeline
-step) that deployed it; its pid, port, model URI, version and log file are in the
-deployment's record. Switching a running deployment to a new model drops no request:
+step) that deployed it; its pid, address, worker count, model URI, version and log file are
+in the deployment's record. Switching a running deployment to a new model drops no request:
 
-* the same alias URI (``models:/wine@candidate`` now naming version 4): the server is sent
-  SIGHUP, re-resolves the alias and swaps the model in place; the deploy waits until
-  ``/version`` reports the new version;
-* any other change: a new server starts on the same port beside the old one (both bind
-  with SO_REUSEPORT), is checked to listen and answer ``/ping``, and only then is the old
-  one stopped gracefully (it finishes what it accepted).
+* the same alias URI (``models:/wine@candidate`` now naming version 4) on the same host,
+  port and number of workers: the server is sent SIGHUP, re-resolves the alias and swaps the
+  model in place; the deploy waits until ``/version`` reports that every worker serves the
+  new version, and fails at once when the server reports that the version did not load;
+* any other change (another URI, ``--host``, ``--port`` or ``--workers``): a new server
+  starts beside the old one (on the same port both bind with SO_REUSEPORT), is checked to
+  listen and answer ``/ping``, and only then is the old one stopped gracefully (it finishes
+  what it accepted).
 
 A new server that fails its check is stopped and the old one keeps serving untouched.
 """
@@ -23,12 +25,10 @@ import time
 from typing import Any
 
 from flowml.deployments import Deployment, DeploymentError, DeploymentTarget, processes
-from flowml.deployments.health import READY_TIMEOUT_S, free_port, ping, wait_ready
+from flowml.deployments.health import READY_TIMEOUT_S, ping, url_of, wait_ready
 from flowml.deployments.versions import current_version, movable, tracking_uri_of
 
 LOG = "server.log"
-# Asks flowml models serve to bind with SO_REUSEPORT, so that a new server can start beside this one.
-REUSE_PORT = "FLOWML_REUSE_PORT"
 
 
 class LocalTarget(DeploymentTarget):
@@ -42,12 +42,12 @@ class LocalTarget(DeploymentTarget):
                                       f"or deploy with --target {old.target}", exit_code=2)
             running = old if old is not None and processes.alive(old.handle) else None
             version = current_version(model_uri, self.root)
-            host = config.get("host") or "127.0.0.1"
-            port = int(config.get("port") or (old.port if old else 0) or free_port(host))
-            if running and running.model_uri == model_uri and running.port == port and movable(model_uri):
+            host, port, workers = self.placement(old, config)
+            if (running and movable(model_uri) and running.model_uri == model_uri
+                    and (running.host, running.port, running.workers) == (host, port, workers)):
                 deployment = self._reload(running, version, config)
             else:
-                deployment = self._replace(name, model_uri, version, host, port, config, running)
+                deployment = self._replace(name, model_uri, version, (host, port, workers), config, running)
             self.records.save(deployment)
             return deployment
 
@@ -79,35 +79,48 @@ class LocalTarget(DeploymentTarget):
     # switching -----------------------------------------------------------------------
 
     def _reload(self, running: Deployment, version: str | None, config: dict[str, Any]) -> Deployment:
-        """SIGHUP: the server re-resolves its alias and swaps the model without a restart."""
+        """SIGHUP: the server re-resolves its alias and swaps the model in every worker without
+        a restart. Done when every worker serves ``version``; failed as soon as the server
+        reports that ``version`` did not load (its workers then keep the old one)."""
         if version == running.version:
             return running
+        told = time.time()
         processes.send(running.handle, signal.SIGHUP)
         timeout = float(config.get("timeout") or READY_TIMEOUT_S)
         deadline = time.monotonic() + timeout
-        while _served_version(running.url) != version:
+        see = f"see flowml deployments logs {running.name}"
+        while True:
+            served = _served(running.url)
+            failure = _failure(served, version, since=told)
+            if failure is not None:
+                raise DeploymentError(f"deployment '{running.name}' could not load version {version} of "
+                                      f"{running.model_uri}: {failure}; version {running.version} is still "
+                                      f"served at {running.url}")
+            if _serves(served, version):
+                break
             if not processes.alive(running.handle):
                 raise DeploymentError(f"deployment '{running.name}' stopped while reloading "
-                                      f"{running.model_uri}; see flowml deployments logs {running.name}")
+                                      f"{running.model_uri}; {see}")
             if time.monotonic() > deadline:
-                raise DeploymentError(f"deployment '{running.name}' still serves version {running.version} "
-                                      f"{timeout:g} s after being told to load version {version}; "
-                                      f"see flowml deployments logs {running.name}")
+                raise DeploymentError(f"deployment '{running.name}' does not serve version {version} in every "
+                                      f"worker {timeout:g} s after being told to load it; {see}")
             time.sleep(0.1)
         running.version, running.updated = version, time.time()
         return running
 
-    def _replace(self, name: str, model_uri: str, version: str | None, host: str, port: int,
+    def _replace(self, name: str, model_uri: str, version: str | None, placement: tuple[str, int, int],
                  config: dict[str, Any], running: Deployment | None) -> Deployment:
         """Start a new server, check it, then stop the old one (if any)."""
+        from flowml.models.serving.workers import REUSE_PORT_ENV
+
+        host, port, workers = placement
         log = os.path.join(self.records.folder(name), LOG)
-        argv = [sys.executable, "-m", "flowml", "models", "serve", "-m", model_uri, "--host", host, "--port", str(port)]
-        if config.get("workers"):
-            argv += ["--workers", str(config["workers"])]
-        env = {**os.environ, "FLOWML_TRACKING_URI": tracking_uri_of(self.root), REUSE_PORT: "1"}
+        argv = [sys.executable, "-m", "flowml", "models", "serve", "-m", model_uri, "--host", host,
+                "--port", str(port), "--workers", str(workers)]
+        env = {**os.environ, "FLOWML_TRACKING_URI": tracking_uri_of(self.root), REUSE_PORT_ENV: "1"}
         label = f" (version {version})" if version else ""
         handle = processes.start(argv, self.root, env, log, f"deploy {model_uri}{label} on {host}:{port}")
-        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        url = url_of(host, port)
         try:
             problem = self._check(handle, url, port, float(config.get("timeout") or READY_TIMEOUT_S))
         except BaseException:  # Ctrl-C or SIGTERM mid-deploy: no half-started server left behind
@@ -120,7 +133,8 @@ class LocalTarget(DeploymentTarget):
                                   f"{_tail(log, 15)}")
         if running is not None:
             processes.stop(running.handle)
-        return Deployment(name, self.kind, model_uri, port, url, version, "running", log, time.time(), handle)
+        return Deployment(name, self.kind, model_uri, port, url, version, "running", log, time.time(), handle,
+                          host=host, workers=workers)
 
     def _check(self, handle: dict[str, Any], url: str, port: int, timeout: float) -> str | None:
         """Why the new server is not ready, or None: it must answer ``/ping`` and, since an
@@ -138,14 +152,34 @@ class LocalTarget(DeploymentTarget):
         return None
 
 
-def _served_version(url: str) -> str | None:
-    """The ``model_version`` that ``url``/version reports, or None when it does not answer."""
+def _served(url: str) -> dict[str, Any]:
+    """What ``url``/version reports (empty when it does not answer)."""
     import httpx
 
     try:
-        return httpx.get(url + "/version", timeout=2.0).json().get("model_version")
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return None
+        served = httpx.get(url + "/version", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+    return served if isinstance(served, dict) else {}
+
+
+def _serves(served: dict[str, Any], version: str | None) -> bool:
+    """Whether the server serves ``version`` in every worker. ``/version`` is answered by one
+    worker; the supervisor tells each worker what all of them serve (``workers``). A server
+    started by a flowml before that list existed is taken at its answering worker's word."""
+    workers = served.get("workers")
+    if served.get("model_version") != version or not isinstance(workers, (list, type(None))):
+        return False
+    return all(isinstance(w, dict) and w.get("model_version") == version for w in workers or [])
+
+
+def _failure(served: dict[str, Any], version: str | None, since: float) -> str | None:
+    """Why ``version`` failed to load, if the server reports so for a try made after ``since``
+    (an older failure of the same version is what a retry may mend)."""
+    for failed in served.get("failed") or []:
+        if isinstance(failed, dict) and failed.get("model_version") == version and failed.get("at", 0) >= since:
+            return str(failed.get("error") or "it did not load")
+    return None
 
 
 def _tail(path: str, lines: int) -> str:

@@ -138,3 +138,60 @@ def test_switching_to_another_uri_starts_the_new_server_beside_the_old(deploymen
     new = _record(project, "lines")
     assert new["port"] == old["port"] and new["handle"]["pid"] != old["handle"]["pid"]
     assert predict_one(new["url"]) == (10.0, "2")
+
+
+def test_a_redeploy_with_other_workers_or_host_restarts_the_server(deployments_of, line_model, predict_one):
+    """The same alias URI on the same port, but ``--workers`` or ``--host`` changed: a new server
+    with the new settings replaces the old one; a redeploy that names neither keeps them."""
+    from flowml.registry import RegistryClient
+
+    project = deployments_of
+    RegistryClient(root=str(project.root)).register(str(line_model(project.root / "v1", 3.0)), "lines", alias="live")
+    assert project.flowml("deployments", "create", "lines", "-m", "models:/lines@live").code == 0
+    first = _record(project, "lines")
+    assert (first["host"], first["workers"]) == ("127.0.0.1", 1)
+
+    res = project.flowml("deployments", "create", "lines", "-m", "models:/lines@live", "--workers", "2")
+    assert res.code == 0, res.err
+    second = _record(project, "lines")
+    assert second["handle"]["pid"] != first["handle"]["pid"] and second["workers"] == 2
+    assert second["port"] == first["port"]
+    assert len(httpx.get(second["url"] + "/version").json()["workers"]) == 2
+
+    assert project.flowml("deployments", "create", "lines", "-m", "models:/lines@live").code == 0
+    assert _record(project, "lines")["handle"] == second["handle"]  # nothing asked to change
+
+    res = project.flowml("deployments", "create", "lines", "-m", "models:/lines@live", "--host", "0.0.0.0")
+    assert res.code == 0, res.err
+    third = _record(project, "lines")
+    assert third["handle"]["pid"] != second["handle"]["pid"]
+    assert (third["host"], third["workers"], third["url"]) == ("0.0.0.0", 2, second["url"])
+    assert predict_one(third["url"]) == (6.0, "1")
+
+
+def test_a_version_that_fails_to_load_fails_the_reload_at_once(deployments_of, line_model, predict_one):
+    """Two workers, the alias moved to a broken version 2: the deploy fails as soon as the server
+    reports it (not after --timeout), and every worker still serves version 1."""
+    from flowml.registry import RegistryClient
+
+    project = deployments_of
+    registry = RegistryClient(root=str(project.root))
+    registry.register(str(line_model(project.root / "v1", 3.0)), "lines", alias="live")
+    broken = line_model(project.root / "v2", 5.0)
+    (broken / "model.skops").write_bytes(b"not a model")
+    registry.register(str(broken), "lines")
+    assert project.flowml("deployments", "create", "lines", "-m", "models:/lines@live", "--workers", "2").code == 0
+    before = _record(project, "lines")
+
+    registry.set_registered_model_alias("lines", "live", 2)
+    started = time.monotonic()
+    res = project.flowml("deployments", "create", "lines", "-m", "models:/lines@live", "--timeout", "120")
+    took = time.monotonic() - started
+    assert res.code == 1 and "could not load version 2" in res.err and "Traceback" not in res.err, res.err
+    assert "version 1 is still served" in res.err
+    assert took < 30, took
+    assert _record(project, "lines") == before
+    version = httpx.get(before["url"] + "/version").json()
+    assert [w["model_version"] for w in version["workers"]] == ["1", "1"]
+    assert [f["model_version"] for f in version["failed"]] == ["2"]
+    assert predict_one(before["url"]) == (6.0, "1")

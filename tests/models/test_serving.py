@@ -111,6 +111,8 @@ def test_ping_health_version(scoring, iris_dir):
     version = httpx.get(scoring.url + "/version").json()
     assert version["model_uri"] == str(iris_dir) and version["model_version"] is None
     assert version["flowml_version"]
+    assert [(w["model_version"], w["model_source"]) for w in version["workers"]] == [(None, str(iris_dir))] * 2
+    assert len({w["pid"] for w in version["workers"]}) == 2 and version["failed"] == []
 
 
 def test_every_json_shape(scoring, classifier, rows):
@@ -368,8 +370,10 @@ def test_alias_roll_over_under_load_drops_nothing(tmp_path, registry, iris, trig
         assert {tuple(p) for v, p in answers if v == "2"} == {(2, 1, 0)}
         last = [s.answers[-1][0] for s in streams]
         assert last == ["2", "2"]
-        assert httpx.get(server.url + "/version").json()["model_version"] == "2"
         assert "now serving models:/iris@production (version 2)" in _wait_log(server, "now serving")
+        version = _wait_version(server, lambda v: v["workers"][-1]["model_version"] == "2")
+        assert version["model_version"] == "2"  # either worker speaks for both
+        assert [w["model_version"] for w in version["workers"]] == ["2", "2"] and version["failed"] == []
     finally:
         for stream in streams:
             stream.stop()
@@ -397,8 +401,21 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(tmp_path, regis
         assert "version 3" in log and "still serving (version 1)" in log
         answer = server.post({"inputs": X[:1].to_numpy().tolist()})
         assert answer.status_code == 200 and answer.headers["x-flowml-model-version"] == "1"
+        version = _wait_version(server, lambda v: v["failed"])
+        assert [w["model_version"] for w in version["workers"]] == ["1"]
+        [failed] = version["failed"]
+        assert failed["model_version"] == "3" and "no_such_module" in failed["error"] and failed["at"] > 0
     finally:
         server.stop()
+
+
+def _wait_version(server: Scoring, done, timeout: float = 10) -> dict:
+    """``/version`` once ``done`` holds for it (the supervisor's report reaches the workers just
+    after its log line)."""
+    deadline = time.monotonic() + timeout
+    while not done(version := httpx.get(server.url + "/version").json()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return version
 
 
 def test_reuse_port_lets_a_second_server_start_beside_the_first(iris_dir, monkeypatch):

@@ -5,7 +5,8 @@ work, and a framework's routing, validation and middleware would cost more than 
 model that answers is one attribute, :attr:`ScoringApp.served`; a request reads it once, so
 swapping in a new version (:meth:`ScoringApp.swap`) is atomic and never fails or stalls a
 request in flight. Every answer to ``/invocations`` names the version that made it in the
-``X-Flowml-Model-Version`` header.
+``X-Flowml-Model-Version`` header. ``/version`` adds what the supervisor says of the whole
+server (:meth:`ScoringApp.describe`): the version each worker serves, the versions that failed.
 
 Predictions run on the event loop's thread: the work is CPU-bound and holds the GIL, so a
 thread hand-off would only add latency; parallelism comes from worker processes.
@@ -16,6 +17,8 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Any
+
+import orjson
 
 from flowml.models.errors import ModelInputError
 from flowml.models.serving import replies
@@ -33,10 +36,21 @@ class ScoringApp:
 
     def __init__(self, served: Served) -> None:
         self.served = served
+        self.fleet: dict[str, Any] = {}
+        self.version_body = served.version_body
 
     def swap(self, served: Served) -> None:
         """Answer later requests with ``served``; requests already running finish on the old one."""
         self.served = served
+        self._describe()
+
+    def describe(self, fleet: dict[str, Any]) -> None:
+        """Report ``fleet`` (what every worker of the server serves, what failed) in ``/version``."""
+        self.fleet = fleet
+        self._describe()
+
+    def _describe(self) -> None:
+        self.version_body = orjson.dumps({**orjson.loads(self.served.version_body), **self.fleet})
 
     async def __call__(self, scope: dict, receive, send) -> None:
         if scope["type"] != "http":
@@ -53,7 +67,7 @@ class ScoringApp:
         if path in ("/ping", "/health"):
             return await _reply(send, 200, _PING)
         if path == "/version":
-            return await _reply(send, 200, self.served.version_body)
+            return await _reply(send, 200, self.version_body)
         await _reply(send, 404, replies.error("ENDPOINT_NOT_FOUND", f"no endpoint {path}: the scoring server "
                                               "has /invocations, /ping, /health and /version"))
 

@@ -16,9 +16,9 @@ import uuid
 from typing import Any
 
 from flowml.deployments import Deployment, DeploymentError, DeploymentTarget, processes
-from flowml.deployments.health import READY_TIMEOUT_S, free_port, ping, wait_ready
-from flowml.deployments.local import REUSE_PORT
+from flowml.deployments.health import READY_TIMEOUT_S, ping, url_of, wait_ready
 from flowml.deployments.versions import current_version, tracking_uri_of
+from flowml.models.serving.workers import REUSE_PORT_ENV
 
 from flowml_docker.engine import engine
 from flowml_docker.image import MODEL_PATH, DockerImageBuilder
@@ -36,13 +36,12 @@ class DockerTarget(DeploymentTarget):
                 raise DeploymentError(f"deployment '{name}' runs on target '{old.target}': delete it first, "
                                       f"or deploy with --target {old.target}", exit_code=2)
             version = current_version(model_uri, self.root)
-            host = config.get("host") or "127.0.0.1"
-            port = int(config.get("port") or (old.port if old else 0) or free_port(host))
+            host, port, workers = self.placement(old, config)
             tag = f"flowml-{name.lower()}:{'v' + version if version else 'latest'}"
             DockerImageBuilder().build(model_uri, tag, base_image=config.get("base_image"),
                                        tracking_uri=tracking_uri_of(self.root))
-            url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
-            container = self._start(name, tag, host, port, config)
+            url = url_of(host, port)
+            container = self._start(name, tag, host, port, workers)
             problem = self._check(container, url, port, float(config.get("timeout") or READY_TIMEOUT_S))
             if problem:
                 logs = _tail(container)
@@ -52,7 +51,7 @@ class DockerTarget(DeploymentTarget):
             if old is not None:
                 _remove_id(old.handle.get("container"))
             deployment = Deployment(name, self.kind, model_uri, port, url, version, "running", None, time.time(),
-                                    {"container": container.id, "image": tag})
+                                    {"container": container.id, "image": tag}, host=host, workers=workers)
             self.records.save(deployment)
             return deployment
 
@@ -81,14 +80,13 @@ class DockerTarget(DeploymentTarget):
     def _labels(self, name: str) -> list[str]:
         return [f"flowml.deployment={name}", f"flowml.project={self.root}"]
 
-    def _start(self, name: str, image: str, host: str, port: int, config: dict[str, Any]):
-        command = ["flowml", "models", "serve", "-m", MODEL_PATH, "--host", host, "--port", str(port)]
-        if config.get("workers"):
-            command += ["--workers", str(config["workers"])]
+    def _start(self, name: str, image: str, host: str, port: int, workers: int):
+        command = ["flowml", "models", "serve", "-m", MODEL_PATH, "--host", host, "--port", str(port),
+                   "--workers", str(workers)]
         labels = dict(label.split("=", 1) for label in self._labels(name))
         return engine().containers.run(image, command, detach=True, network_mode="host", labels=labels,
                                        name=f"flowml-{name.lower()}-{uuid.uuid4().hex[:8]}",
-                                       environment={REUSE_PORT: "1"})
+                                       environment={REUSE_PORT_ENV: "1"})
 
     def _check(self, container, url: str, port: int, timeout: float) -> str | None:
         """Why the new container is not ready, or None: it must answer ``/ping`` and, since an
