@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from flowml.deployments import PROVIDERS
 from flowml.errors import Problem, SpecError
-
-PROVIDERS = {"docker": "flowml-docker (pip install flowml-docker, or pip install -e runners/flowml-docker)"}
 
 
 class ImageBuilder(ABC):
