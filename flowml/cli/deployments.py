@@ -27,8 +27,10 @@ def deployments() -> None:
 @click.option("--host", help="Address the server binds [local default: 127.0.0.1].")
 @click.option("--workers", type=click.IntRange(1, 64), help="Server worker processes.")
 @click.option("--timeout", type=click.FloatRange(1), help="Seconds to wait for the server to answer [default: 120].")
+@click.option("--base-image", metavar="IMAGE", help="docker target: the image's Python base, running this "
+              "Python's version [default: python:MAJOR.MINOR-slim-bookworm].")
 @JSON
-def create(name, model_uri, target, port, host, workers, timeout, as_json):
+def create(name, model_uri, target, port, host, workers, timeout, base_image, as_json):
     """Deploy MODEL_URI as NAME, or switch NAME to it; returns once it answers /ping.
 
     If the new version fails to start, the one deployed before keeps serving.
@@ -45,7 +47,8 @@ def create(name, model_uri, target, port, host, workers, timeout, as_json):
     signal.signal(signal.SIGTERM, interrupt)
     if ":" not in model_uri.split("/", 1)[0] and os.path.exists(model_uri):
         model_uri = os.path.abspath(model_uri)  # a folder: the server does not run from here
-    config = {k: v for k, v in {"port": port, "host": host, "workers": workers, "timeout": timeout}.items() if v}
+    config = {k: v for k, v in {"port": port, "host": host, "workers": workers, "timeout": timeout,
+                                "base_image": base_image}.items() if v}
     deployment = load_target(target, project_root()).deploy(check_name(name), model_uri, config)
     if as_json:
         echo_json(deployment.to_json())

@@ -56,7 +56,8 @@ def predict(model_uri, input_path, output_path, content_type, chunk_rows, tracki
 @models.command("build-docker")
 @MODEL_URI
 @click.option("-n", "--name", "tag", required=True, metavar="NAME[:TAG]", help="The image to build, e.g. wine:3.")
-@click.option("--base-image", metavar="IMAGE", help="Python base image [default: localhost/bookworm-python].")
+@click.option("--base-image", metavar="IMAGE", help="Python base image, running this Python's version "
+              "[default: python:MAJOR.MINOR-slim-bookworm, pulled if missing].")
 @click.option("--dockerfile-only", metavar="DIR", type=click.Path(file_okay=False),
               help="Write the Dockerfile and its context (model, wheels) into DIR; build nothing.")
 @TRACKING_URI

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+BASE = "localhost/bookworm-python"  # .ci/podman builds it: there is no registry to pull from here
+
 
 def _predict(url: str) -> float:
     reply = httpx.post(url + "/invocations", json={"dataframe_split": {"columns": ["x"], "data": [[2.0]]}}, timeout=10)
@@ -17,7 +19,8 @@ def test_create_status_failed_redeploy_and_delete(project, engine, unique, line_
     line_model(project.root / "good", 3.0)
     line_model(project.root / "broken", 5.0)
     (project.root / "broken" / "model.skops").write_bytes(b"not a model")
-    res = project.flowml("deployments", "create", unique, "-m", "good", "--target", "docker", timeout=600)
+    res = project.flowml("deployments", "create", unique, "-m", "good", "--target", "docker", "--base-image", BASE,
+                          timeout=600)
     assert res.code == 0, res.err
     status = project.flowml("deployments", "status", unique, "--json").json
     assert (status["target"], status["state"]) == ("docker", "running")
@@ -26,7 +29,7 @@ def test_create_status_failed_redeploy_and_delete(project, engine, unique, line_
     assert engine.containers.get(first).attrs["HostConfig"]["NetworkMode"] == "host"
 
     failed = project.flowml("deployments", "create", unique, "-m", "broken", "--target", "docker",
-                            "--timeout", "60", timeout=600)
+                            "--base-image", BASE, "--timeout", "60", timeout=600)
     assert failed.code == 1 and "failed" in failed.err and "still served" in failed.err, failed.err
     labelled = engine.containers.list(all=True, filters={"label": f"flowml.deployment={unique}"})
     assert [c.id for c in labelled] == [first]  # the failed container is gone, the old one kept
@@ -38,3 +41,4 @@ def test_create_status_failed_redeploy_and_delete(project, engine, unique, line_
     assert project.flowml("deployments", "delete", unique).code == 0
     assert engine.containers.list(all=True, filters={"label": f"flowml.deployment={unique}"}) == []
     assert project.flowml("deployments", "list", "--json").json == {"deployments": []}
+

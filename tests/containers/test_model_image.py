@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import socket
+import sys
 import time
 
 import httpx
 import pytest
+
+
+BASE = "localhost/bookworm-python"  # .ci/podman builds it: there is no registry to pull from here
 
 
 def _free_port() -> int:
@@ -19,7 +23,7 @@ def _free_port() -> int:
 def test_built_image_answers_invocations(project, engine, unique, line_model):
     line_model(project.root / "model", 3.0)
     tag = f"flowml-{unique}:1"
-    res = project.flowml("models", "build-docker", "-m", "model", "-n", tag, timeout=600)
+    res = project.flowml("models", "build-docker", "-m", "model", "-n", tag, "--base-image", BASE, timeout=600)
     assert res.code == 0, res.err
     assert f"built {tag}" in res.err
 
@@ -50,9 +54,23 @@ def test_dockerfile_only_writes_the_offline_context(project, line_model):
     res = project.flowml("models", "build-docker", "-m", "model", "-n", "x:1", "--dockerfile-only", "ctx", timeout=300)
     assert res.code == 0, res.err
     dockerfile = (project.root / "ctx" / "Dockerfile").read_text()
-    assert "FROM localhost/bookworm-python" in dockerfile and "--no-index" in dockerfile and "EXPOSE 8080" in dockerfile
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"FROM python:{python}-slim-bookworm\n" in dockerfile  # the default: the host's Python, officially
+    assert "--no-index" in dockerfile and "EXPOSE 8080" in dockerfile
     wheels = sorted(p.name.split("-")[0].lower() for p in (project.root / "ctx" / "wheels").glob("*.whl"))
     assert {"flowml", "scikit_learn", "skops"} <= set(wheels)
     assert (project.root / "ctx" / "model" / "MLmodel").exists()
     again = project.flowml("models", "build-docker", "-m", "model", "-n", "x:1", "--dockerfile-only", "ctx")
     assert again.code == 2 and "not empty" in again.err
+
+
+def test_dockerfile_only_leaves_nothing_when_pip_fails(project, line_model):
+    """pip refuses a requirement of the model: no half-written context is left, so the next
+    attempt is not refused as 'not empty'."""
+    model = line_model(project.root / "model", 3.0)
+    with open(model / "requirements.txt", "a", encoding="utf-8") as fh:
+        fh.write("this is not a requirement\n")
+    res = project.flowml("models", "build-docker", "-m", "model", "-n", "x:1", "--dockerfile-only", "out/ctx",
+                         timeout=300)
+    assert res.code == 1 and "pip could not build the wheels" in res.err and "Traceback" not in res.err, res.err
+    assert sorted(p.name for p in (project.root / "out").iterdir()) == []

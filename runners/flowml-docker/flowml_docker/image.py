@@ -5,7 +5,12 @@ server needs, plus the model's own requirements) and a ``wheels/`` folder with a
 every one of them, made on the host by ``pip wheel`` through the host's configured indexes.
 Inside the image a virtual environment installs them with ``--no-index``, so the build
 itself reaches nothing (it runs with ``network_mode="none"``). The wheels are the host's, so
-the base image must run the host's Python version on the host's platform.
+the base image must run the host's Python version on the host's platform: by default the
+official ``python:<major>.<minor>-slim-bookworm`` of the host's Python, pulled once if the
+engine does not have it.
+
+The context is written into a new folder beside the one asked for and renamed onto it at the
+end, so a failure (``pip wheel`` refusing a requirement, Ctrl-C) leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from flowml.deployments import DeploymentError
 from flowml.deployments.images import ImageBuilder
 from flowml.errors import Problem, SpecError
 
-DEFAULT_BASE_IMAGE = "localhost/bookworm-python"
+DEFAULT_BASE_IMAGE = f"python:{sys.version_info.major}.{sys.version_info.minor}-slim-bookworm"
 PORT = 8080
 MODEL_PATH = "/opt/ml/model"
 # flowml's optional dependencies that its scoring server needs, when the installed flowml has them.
@@ -54,12 +59,26 @@ class DockerImageBuilder(ImageBuilder):
 
     def write_context(self, model_uri: str, folder: str, *, base_image: str | None = None,
                       tracking_uri: str | None = None) -> str:
-        from flowml.models.uri import download_model
-
         if os.path.isdir(folder) and os.listdir(folder):
             raise SpecError(Problem(f"{folder} is not empty: the build context needs a new or empty folder",
                                     "command line", field="--dockerfile-only"))
-        os.makedirs(folder, exist_ok=True)
+        folder = os.path.abspath(folder)
+        parent = os.path.dirname(folder)
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(folder)}-")
+        try:
+            os.chmod(staging, 0o755)  # a folder for the user, not mkdtemp's private one
+            self._fill(staging, model_uri, base_image or DEFAULT_BASE_IMAGE, tracking_uri)
+            os.replace(staging, folder)  # onto a missing or empty folder: whole or not at all
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return os.path.join(folder, "Dockerfile")
+
+    def _fill(self, folder: str, model_uri: str, base_image: str, tracking_uri: str | None) -> None:
+        """Write the build context into the (new, empty) ``folder``."""
+        from flowml.models.uri import download_model
+
         with tempfile.TemporaryDirectory(prefix="flowml-image-") as tmp:
             model = download_model(model_uri, dst=tmp, tracking_uri=tracking_uri)
             shutil.copytree(model, os.path.join(folder, "model"), symlinks=False)
@@ -69,17 +88,42 @@ class DockerImageBuilder(ImageBuilder):
             fh.write("\n".join([f"flowml{extras}", *needed]) + "\n")
         self.log(f"building wheels of flowml and {len(needed)} model requirement(s) on the host")
         _pip_wheel(flowml_source(extras), needed, os.path.join(folder, "wheels"))
-        dockerfile = os.path.join(folder, "Dockerfile")
-        with open(dockerfile, "w", encoding="utf-8") as fh:
-            fh.write(DOCKERFILE.format(model_uri=model_uri, base_image=base_image or DEFAULT_BASE_IMAGE,
-                                       port=PORT, model_path=MODEL_PATH))
-        return dockerfile
+        with open(os.path.join(folder, "Dockerfile"), "w", encoding="utf-8") as fh:
+            fh.write(DOCKERFILE.format(model_uri=model_uri, base_image=base_image, port=PORT, model_path=MODEL_PATH))
 
     def build(self, model_uri: str, tag: str, *, base_image: str | None = None,
               tracking_uri: str | None = None) -> str:
+        base_image = base_image or DEFAULT_BASE_IMAGE
         with tempfile.TemporaryDirectory(prefix="flowml-build-") as context:
             self.write_context(model_uri, context, base_image=base_image, tracking_uri=tracking_uri)
+            ensure_image(base_image, self.log)
             return build_context(context, tag, self.log)
+
+
+def ensure_image(image: str, log: Callable[[str], None]) -> None:
+    """Pull ``image`` unless the engine has it already (the build itself pulls nothing).
+
+    Raises:
+        DeploymentError: naming the image and --base-image when it cannot be pulled.
+    """
+    import docker.errors
+
+    from flowml_docker.engine import engine
+
+    client = engine()
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.APIError as exc:
+        raise DeploymentError(f"cannot look up the base image {image}: {exc.explanation or exc}") from None
+    log(f"pulling the base image {image}")
+    try:
+        client.images.pull(image)
+    except docker.errors.APIError as exc:
+        raise DeploymentError(f"cannot pull the base image {image}: {exc.explanation or exc}; "
+                              "name one the engine has with --base-image") from None
 
 
 def build_context(context: str, tag: str, log: Callable[[str], None]) -> str:
