@@ -42,3 +42,32 @@ def test_create_status_failed_redeploy_and_delete(project, engine, unique, line_
     assert engine.containers.list(all=True, filters={"label": f"flowml.deployment={unique}"}) == []
     assert project.flowml("deployments", "list", "--json").json == {"deployments": []}
 
+
+@pytest.mark.slow
+def test_a_first_deploy_stopped_mid_check_leaves_no_container(project, engine, unique, line_model):
+    """SIGTERM (a pipeline's timeout, Ctrl-C) while the new container starts: it is removed, and
+    no record is left (there is nothing `deployments delete` could find)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    line_model(project.root / "good", 3.0)
+    proc = subprocess.Popen([sys.executable, "-m", "flowml", "deployments", "create", unique, "-m", "good",
+                             "--target", "docker", "--base-image", BASE], cwd=project.root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        label = {"label": f"flowml.deployment={unique}"}
+        deadline = time.monotonic() + 600
+        while not engine.containers.list(all=True, filters=label):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert engine.containers.list(all=True, filters=label) == []
+    assert project.flowml("deployments", "list", "--json").json == {"deployments": []}
