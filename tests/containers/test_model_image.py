@@ -49,6 +49,14 @@ def test_built_image_answers_invocations(project, engine, unique, line_model):
     assert engine.images.get(tag).attrs["Config"]["ExposedPorts"] == {"8080/tcp": {}}
 
 
+def test_a_base_image_that_cannot_be_pulled_is_a_clear_error(project, engine, line_model):
+    line_model(project.root / "model", 3.0)
+    res = project.flowml("models", "build-docker", "-m", "model", "-n", "x:1", "--base-image",
+                         "localhost/flowml-no-such-base:1", timeout=300)
+    assert res.code == 1 and "Traceback" not in res.err, res.err
+    assert "cannot pull the base image localhost/flowml-no-such-base:1" in res.err and "--base-image" in res.err
+
+
 def test_dockerfile_only_writes_the_offline_context(project, line_model):
     line_model(project.root / "model", 3.0)
     res = project.flowml("models", "build-docker", "-m", "model", "-n", "x:1", "--dockerfile-only", "ctx", timeout=300)

@@ -94,9 +94,9 @@ class DockerImageBuilder(ImageBuilder):
     def build(self, model_uri: str, tag: str, *, base_image: str | None = None,
               tracking_uri: str | None = None) -> str:
         base_image = base_image or DEFAULT_BASE_IMAGE
+        ensure_image(base_image, self.log)  # before the wheels: a base that cannot be had fails at once
         with tempfile.TemporaryDirectory(prefix="flowml-build-") as context:
             self.write_context(model_uri, context, base_image=base_image, tracking_uri=tracking_uri)
-            ensure_image(base_image, self.log)
             return build_context(context, tag, self.log)
 
 
