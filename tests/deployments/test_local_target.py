@@ -82,14 +82,15 @@ def test_a_failed_deploy_leaves_the_old_one_serving(deployments_of, line_model, 
 
 def test_moving_the_alias_rolls_over_with_no_failed_request(deployments_of, line_model, predict_one):
     """The redeploy of an alias URI under a stream of requests: SIGHUP, the new version swapped
-    in; every request answered, by version 1 and then by version 2."""
+    in; every request answered, by version 1 and then by version 2. The deploy returns once
+    both workers serve version 2, not when the first one does."""
     from flowml.registry import RegistryClient
 
     project = deployments_of
     registry = RegistryClient(root=str(project.root))
     registry.register(str(line_model(project.root / "v1", 3.0)), "lines", alias="live")
     registry.register(str(line_model(project.root / "v2", 5.0)), "lines")
-    assert project.flowml("deployments", "create", "lines", "-m", "models:/lines@live").code == 0
+    assert project.flowml("deployments", "create", "lines", "-m", "models:/lines@live", "--workers", "2").code == 0
     url = _record(project, "lines")["url"]
     assert predict_one(url) == (6.0, "1")
 
@@ -113,6 +114,7 @@ def test_moving_the_alias_rolls_over_with_no_failed_request(deployments_of, line
         registry.set_registered_model_alias("lines", "live", 2)
         res = project.flowml("deployments", "create", "lines", "-m", "models:/lines@live")
         assert res.code == 0 and "(version 2)" in res.out, res.err
+        assert [w["model_version"] for w in httpx.get(url + "/version").json()["workers"]] == ["2", "2"]
         time.sleep(0.5)
     finally:
         stop.set()
