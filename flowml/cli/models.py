@@ -41,7 +41,8 @@ def serve(model_uri, host, port, workers, watch, tracking_uri):
 @click.option("-o", "--output-path", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where the predictions go, in the input's format (written whole or not at all).")
 @click.option("-t", "--content-type", type=click.Choice(["csv", "json", "parquet"]), default=None,
-              help="The input's format [default: from its extension; json means JSON lines].")
+              help="The input's format [default: from its extension; json: JSON lines, or one JSON "
+                   "document shaped like an /invocations request].")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Rows read, scored and written at a time (memory is bounded by this, not the file).")
 @TRACKING_URI
