@@ -174,3 +174,23 @@ def test_loading_a_directory_without_the_flavor_says_so(tmp_path):
         flowml.sklearn.load_model(tmp_path / "m")
     with pytest.raises(ModelError, match="no model at .*nothing: no such directory"):
         flowml.sklearn.load_model(tmp_path / "nothing")
+
+
+def test_loading_a_skops_model_does_not_import_torch(tmp_path, iris, classifier):
+    """skops's start-up walk of scikit-learn would import torch (installed here): a second and
+    260 MB per scoring worker. The model loads and predicts without it, and torch still imports."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    X, _ = iris
+    flowml.sklearn.save_model(classifier, str(tmp_path / "m"), input_example=X[:3])
+    code = ("import sys, flowml.pyfunc, pandas as pd\n"
+            f"model = flowml.pyfunc.load_model({str(tmp_path / 'm')!r})\n"
+            f"print(list(model.predict(pd.DataFrame({X[:2].to_dict('list')!r}))))\n"
+            "print('torch' in sys.modules)\n"
+            "import sklearn.externals.array_api_compat.torch, torch\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    predictions, torch_loaded = out.stdout.splitlines()
+    assert predictions == str(list(classifier.predict(X[:2]))) and torch_loaded == "False"

@@ -24,6 +24,8 @@ loader module to this one.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import sys
 import os
 from typing import Any
 
@@ -41,6 +43,7 @@ FORMATS = (SKOPS, PICKLE, CLOUDPICKLE)
 DATA_FILES = {SKOPS: "model.skops", PICKLE: "model.pkl", CLOUDPICKLE: "model.pkl"}
 PREDICT_FUNCTIONS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba", "score")
 SAFER = "skops, the default format, does not have this problem"  # said with every pickle warning
+TORCH_SHIM = "sklearn.externals.array_api_compat.torch"  # see _skops_io
 LIBRARY_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # whose classes an MLmodel may ask skops to trust
 
 
@@ -84,14 +87,13 @@ def save_model(sk_model: Any, path: str | os.PathLike, serialization_format: str
 
 def _dump(sk_model: Any, target: str, serialization_format: str, trusted: list[str] | None) -> None:
     if serialization_format == SKOPS:
-        import skops.io
-
+        skops_io = _skops_io()
         try:
-            skops.io.dump(sk_model, target)
+            skops_io.dump(sk_model, target)
         except Exception as exc:  # noqa: BLE001 - skops raises many types for what it cannot store
             raise ModelError(f"skops cannot store this {type(sk_model).__name__} ({exc}); save it with "
                              "serialization_format='cloudpickle' if it comes from a trusted source") from None
-        untrusted = sorted(set(skops.io.get_untrusted_types(file=target)) - set(trusted or ()))
+        untrusted = sorted(set(skops_io.get_untrusted_types(file=target)) - set(trusted or ()))
         if untrusted:
             raise ModelError(f"the model uses types skops does not trust by default: {', '.join(untrusted)}; "
                              "if they are safe, pass them as skops_trusted_types=[...]")
@@ -107,6 +109,40 @@ def _dump(sk_model: Any, target: str, serialization_format: str, trusted: list[s
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         hint = "; try serialization_format='cloudpickle'" if serialization_format == PICKLE else ""
         raise ModelError(f"cannot pickle the {type(sk_model).__name__}: {exc}{hint}") from None
+
+
+def _skops_io():
+    """``skops.io``, imported without the torch that its start-up would otherwise drag in.
+
+    On import, skops lists scikit-learn's estimators (``all_estimators``), and that package walk
+    imports every subpackage, among them scikit-learn's vendored array-API shim for torch, which
+    imports torch when it is installed: over a second and about 260 MB per process (each scoring
+    worker) for a module no saved estimator refers to. The shim alone is made unimportable for the
+    length of that import; the walk skips what it cannot import, and the shim and torch import as
+    usual afterwards."""
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    blocker = _SkipModule(TORCH_SHIM)
+    sys.meta_path.insert(0, blocker)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(blocker)
+    return skops.io
+
+
+class _SkipModule(importlib.abc.MetaPathFinder):
+    """An import finder that refuses one module by name (see :func:`_skops_io`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname == self.name:
+            raise ImportError(f"{fullname} is skipped while skops lists scikit-learn's estimators")
+        return None
 
 
 def load_model(model_uri: str | os.PathLike, dst_path: str | None = None,
@@ -131,12 +167,12 @@ def _load(path: str, conf: dict, trusted_override: list[str] | None = None) -> A
         raise ModelError(f"{path}/MLmodel: unknown sklearn serialization_format '{serialization_format}'")
     file = os.path.join(path, conf.get("pickled_model") or DATA_FILES[serialization_format])
     if serialization_format == SKOPS:
-        import skops.io
+        skops_io = _skops_io()
         from skops.io.exceptions import UntrustedTypesFoundException
 
         trusted = trusted_override if trusted_override is not None else _recorded_trust(path, conf)
         try:
-            return skops.io.load(file, trusted=list(trusted) if trusted else None)
+            return skops_io.load(file, trusted=list(trusted) if trusted else None)
         except UntrustedTypesFoundException as exc:
             raise ModelError(f"the model at {path} holds untrusted types ({exc}); if you trust them, "
                              "pass skops_trusted_types=[...]") from None
