@@ -124,3 +124,31 @@ def pg_database(postgres_url):
 
     with pg.fresh_database(postgres_url) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def shared_pg_url(postgres_url):
+    """URL of one database for this pytest process's store tests, dropped at the end. The tests
+    sharing it work on experiments and registered models with names of their own."""
+    import pg
+
+    with pg.fresh_database(postgres_url, "shared") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(request, tmp_path) -> str:
+    """A tracking URI: a new SQLite file, or the process's shared PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'flowml.db'}"
+    return request.getfixturevalue("shared_pg_url")
+
+
+@pytest.fixture
+def store(store_uri, tmp_path):
+    """An open :class:`SqlStore` on ``store_uri``, with this test's artifact root."""
+    from flowml.tracking.sql.store import SqlStore
+
+    opened = SqlStore(store_uri, str(tmp_path / "artifacts"))
+    yield opened
+    opened.close()

@@ -1,4 +1,5 @@
-"""Fixtures for the registry tests: the same test against SQLite and PostgreSQL, and servers.
+"""Fixtures for the registry tests: the same test against SQLite and PostgreSQL (``store_uri``
+and ``store``, the tracking store holding the registry, come from tests/conftest.py), and servers.
 
 SQLite gets a new database file per test; PostgreSQL one database per pytest process, shared
 by the tests, each of which works on registered models with names of its own (``unique``).
@@ -28,37 +29,11 @@ def unique(prefix: str = "model") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(scope="session")
-def shared_pg_url(postgres_url):
-    import pg
-
-    with pg.fresh_database(postgres_url, "registry") as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_uri(request, tmp_path) -> str:
-    """A tracking URI: a new SQLite file, or the process's shared PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'flowml.db'}"
-    return request.getfixturevalue("shared_pg_url")
-
-
 @pytest.fixture
-def tracking(store_uri, tmp_path):
-    """The tracking store whose database holds the registry."""
-    from flowml.tracking.sql.store import SqlStore
-
-    opened = SqlStore(store_uri, str(tmp_path / "artifacts"))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def registry(tracking):
+def registry(store):
     from flowml.registry.sql import SqlRegistryStore
 
-    return SqlRegistryStore(tracking.engine)
+    return SqlRegistryStore(store.engine)
 
 
 @pytest.fixture(scope="session")

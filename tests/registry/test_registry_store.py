@@ -58,9 +58,9 @@ def test_versions_count_from_one_and_deleted_numbers_are_not_reused(new_name, re
     assert _code(registry.create_model_version, new_name(), "/m") == NOT_FOUND
 
 
-def test_version_fields_and_updates(new_name, registry, name, tracking):
-    exp = tracking.create_experiment(new_name("exp"))
-    run = tracking.create_run(exp).info.run_id
+def test_version_fields_and_updates(new_name, registry, name, store):
+    exp = store.create_experiment(new_name("exp"))
+    run = store.create_run(exp).info.run_id
     made = registry.create_model_version(name, "/models/a", run_id=run, tags={"t": "1"}, run_link="http://x/r",
                                          description="d", user_id="ann")
     assert (made.name, made.version, made.source, made.run_id, made.run_link, made.description, made.user_id,
@@ -159,10 +159,10 @@ def test_search_registered_models_filters_orders_and_pages(new_name, registry):
         registry.search_registered_models("", max_results=1001)
 
 
-def test_search_model_versions(new_name, registry, tracking):
+def test_search_model_versions(new_name, registry, store):
     a, b = new_name("a"), new_name("b")
-    exp = tracking.create_experiment(new_name("exp"))
-    run = tracking.create_run(exp).info.run_id
+    exp = store.create_experiment(new_name("exp"))
+    run = store.create_run(exp).info.run_id
     for n in (a, b):
         registry.create_registered_model(n)
     registry.create_model_version(a, "s3://bucket/a/1", run_id=run, tags={"stage": "test"})
@@ -228,10 +228,10 @@ def test_lineage_round_trip(registry, name):
         registry.create_model_version(name, "/m", lineage={"input_digests": {"a": 1}})
 
 
-def test_download_uri_of_logged_models_and_other_versions(new_name, registry, tracking, name):
-    exp = tracking.create_experiment(new_name("exp"))
-    run = tracking.create_run(exp).info.run_id
-    logged = tracking.create_logged_model(exp, "model", source_run_id=run)
+def test_download_uri_of_logged_models_and_other_versions(new_name, registry, store, name):
+    exp = store.create_experiment(new_name("exp"))
+    run = store.create_run(exp).info.run_id
+    logged = store.create_logged_model(exp, "model", source_run_id=run)
     version = registry.create_model_version(name, f"models:/{logged.model_id}")
     assert version.source == f"models:/{logged.model_id}"
     assert (version.model_id, version.run_id) == (logged.model_id, run)  # filled in from the logged model

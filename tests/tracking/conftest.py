@@ -1,4 +1,5 @@
-"""Fixtures for the tracking store tests: the same test against SQLite and PostgreSQL.
+"""Fixtures for the tracking store tests: the same test against SQLite and PostgreSQL
+(``store_uri`` and ``store`` come from tests/conftest.py).
 
 SQLite gets a new database file per test. PostgreSQL gets one database per pytest process
 (migrated once, by the first store that opens it), shared by the tests: each test works in
@@ -17,33 +18,6 @@ import pytest
 def unique(prefix: str = "exp") -> str:
     """A name no other test uses, for experiments in the shared PostgreSQL database."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture(scope="session")
-def shared_pg_url(postgres_url):
-    """URL of one database for this pytest process's store tests, dropped at the end."""
-    import pg
-
-    with pg.fresh_database(postgres_url, "shared") as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_uri(request, tmp_path) -> str:
-    """A tracking URI: a new SQLite file, or the process's shared PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'flowml.db'}"
-    return request.getfixturevalue("shared_pg_url")
-
-
-@pytest.fixture
-def store(store_uri, tmp_path):
-    """An open :class:`SqlStore` on ``store_uri``, with this test's artifact root."""
-    from flowml.tracking.sql.store import SqlStore
-
-    opened = SqlStore(store_uri, str(tmp_path / "artifacts"))
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
