@@ -14,12 +14,13 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable
+
+from servers import free_port
 
 
 class PostgresNotFound(RuntimeError):
@@ -35,13 +36,6 @@ def bindir() -> Path:
         raise PostgresNotFound("PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/initdb "
                                "and no initdb on PATH): `apt-get install postgresql`, as .ci/run does")
     return Path(initdb).parent
-
-
-def _free_port() -> int:
-    """A port the kernel says is free now; a clash before the server binds it is retried."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_postgres(tmpdir: str | os.PathLike | None = None) -> tuple[str, Callable[[], None]]:
@@ -76,7 +70,7 @@ def start_postgres(tmpdir: str | os.PathLike | None = None) -> tuple[str, Callab
         if proc.returncode:
             raise RuntimeError(f"initdb failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
         for _attempt in range(3):
-            port = _free_port()
+            port = free_port()  # a clash before the server binds it is retried
             log.unlink(missing_ok=True)
             proc = run("pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", "30", "-o",
                        f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start")

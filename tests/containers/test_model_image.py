@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import sys
-import time
 
 import httpx
 import pytest
-
+from servers import free_port, wait_until_answers
 
 BASE = "localhost/bookworm-python"  # .ci/podman builds it: there is no registry to pull from here
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -27,22 +19,17 @@ def test_built_image_answers_invocations(project, engine, unique, line_model):
     assert res.code == 0, res.err
     assert f"built {tag}" in res.err
 
-    port = _free_port()
+    port = free_port()
     container = engine.containers.run(
         tag, ["flowml", "models", "serve", "-m", "/opt/ml/model", "--host", "127.0.0.1", "--port", str(port)],
         detach=True, network_mode="host", labels={"flowml.test": str(project.root)})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(url + "/ping", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
+
+    def running() -> bool:
         container.reload()
-        assert container.status == "running", container.logs().decode()
-        assert time.monotonic() < deadline, container.logs().decode()
-        time.sleep(0.5)
+        return container.status == "running"
+
+    assert wait_until_answers(url + "/ping", running, timeout=120, interval=0.5), container.logs().decode()
     reply = httpx.post(url + "/invocations", json={"dataframe_split": {"columns": ["x"], "data": [[1.0], [4.0]]}})
     assert reply.status_code == 200, reply.text
     assert [round(p, 6) for p in reply.json()["predictions"]] == [3.0, 12.0]

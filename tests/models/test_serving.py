@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import free_port, stop_group, wait_until_answers
 
 JSON = {"content-type": "application/json"}
 
@@ -40,19 +40,7 @@ class Scoring:
 
     def stop(self) -> None:
         self.client.close()
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        stop_group(self.process, grace=15)
 
 
 def start_scoring(folder: Path, *args: str, timeout: float = 60, port: int | None = None) -> Scoring:
@@ -63,17 +51,10 @@ def start_scoring(folder: Path, *args: str, timeout: float = 60, port: int | Non
         proc = subprocess.Popen([sys.executable, "-m", "flowml", "models", "serve", "--port", str(port), *args],
                                 cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = Scoring(f"http://127.0.0.1:{port}", proc, log)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(server.url + "/ping", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(f"flowml models serve did not start:\n{log.read_text()}")
-        time.sleep(0.05)
+    if not wait_until_answers(server.url + "/ping", lambda: proc.poll() is None, timeout):
+        server.stop()
+        raise RuntimeError(f"flowml models serve did not start:\n{log.read_text()}")
+    return server
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,13 @@ killing the process group, so uvicorn's workers go too.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+from servers import free_port, stop_group, wait_until_answers
 
 
 @dataclass
@@ -29,19 +26,7 @@ class Server:
     log: Path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        stop_group(self.process)
 
 
 def start_server(folder: Path, store_uri: str | None = None, *args: str, env: dict | None = None,
@@ -59,17 +44,10 @@ def start_server(folder: Path, store_uri: str | None = None, *args: str, env: di
             cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, **(env or {})})
     server = Server(f"http://127.0.0.1:{port}", store_uri, artifacts, proc, log)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(server.url + "/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(f"flowml server did not start:\n{log.read_text()}")
-        time.sleep(0.05)
+    if not wait_until_answers(server.url + "/health", lambda: proc.poll() is None, timeout):
+        server.stop()
+        raise RuntimeError(f"flowml server did not start:\n{log.read_text()}")
+    return server
 
 
 @pytest.fixture(scope="module")

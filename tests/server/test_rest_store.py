@@ -15,7 +15,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import free_port
 
 from flowml.errors import StoreError, TrackingError
 from flowml.tracking.entities import CacheRecord, Metric, RunStatus, ViewType, now_ms
@@ -68,12 +68,6 @@ def test_the_reused_store_tests_exist():
 
 
 # fixtures ------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
 def store(backend):
