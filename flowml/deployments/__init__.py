@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from flowml.errors import FlowmlError, Problem, SpecError
+from flowml.plugins import find_plugin
 
 BUILTIN = {"local": "flowml.deployments.local:LocalTarget"}
 # Where each known plugin kind (deployment target or image builder) comes from, for the message
@@ -119,19 +120,11 @@ def load_target(kind: str, root: str) -> DeploymentTarget:
     Raises:
         SpecError: when no installed package provides ``kind``.
     """
-    target = BUILTIN.get(kind)
-    if target is None:
-        from importlib.metadata import entry_points  # only for plugins: it costs ~10 ms to import
-
-        found = [ep for ep in entry_points(group="flowml.deployments") if ep.name == kind]
-        if not found:
-            provider = PROVIDERS.get(kind, f"a plugin registering '{kind}' under flowml.deployments")
-            raise SpecError(Problem(f"deployment target '{kind}' is not installed (built in: local); "
-                                    f"it needs {provider}", "command line", field="--target"))
-        cls = found[0].load()
-    else:
-        module, _, attr = target.partition(":")
-        cls = getattr(__import__(module, fromlist=[attr]), attr)
+    cls = find_plugin("flowml.deployments", kind, BUILTIN)
+    if cls is None:
+        provider = PROVIDERS.get(kind, f"a plugin registering '{kind}' under flowml.deployments")
+        raise SpecError(Problem(f"deployment target '{kind}' is not installed (built in: local); "
+                                f"it needs {provider}", "command line", field="--target"))
     return cls(root)
 
 

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 
 from flowml.deployments import PROVIDERS
 from flowml.errors import Problem, SpecError
+from flowml.plugins import find_plugin
 
 
 class ImageBuilder(ABC):
@@ -34,11 +35,9 @@ def load_image_builder(kind: str = "docker") -> ImageBuilder:
     Raises:
         SpecError: naming the package to install when none provides ``kind``.
     """
-    from importlib.metadata import entry_points
-
-    found = [ep for ep in entry_points(group="flowml.image_builders") if ep.name == kind]
-    if not found:
+    cls = find_plugin("flowml.image_builders", kind)
+    if cls is None:
         provider = PROVIDERS.get(kind, f"a plugin registering '{kind}' under flowml.image_builders")
         raise SpecError(Problem(f"no image builder '{kind}' is installed: building images needs {provider}",
                                 "command line"))
-    return found[0].load()()
+    return cls()

@@ -14,6 +14,7 @@ from typing import Any
 
 from flowml.errors import Problem, SpecError
 from flowml.plan import Plan
+from flowml.plugins import find_plugin
 
 BUILTIN = {"local": "flowml.environments.local:LocalEnvironment"}
 # Where each kind declared in pipeline.yaml is expected to come from, for the error message.
@@ -49,19 +50,11 @@ def load_environment(kind: str, name: str, config: Any, root: str) -> Environmen
     Raises:
         SpecError: when no installed package provides ``kind``.
     """
-    target = BUILTIN.get(kind)
-    if target is None:
-        from importlib.metadata import entry_points  # only for plugins: it costs ~10 ms to import
-
-        found = [ep for ep in entry_points(group="flowml.environments") if ep.name == kind]
-        if not found:
-            provider = PROVIDERS.get(kind, f"a plugin registering '{kind}' under flowml.environments")
-            raise SpecError(Problem(f"environment kind '{kind}' is not available in this installation; "
-                                    f"it needs {provider}", field=f"environments.{name}"))
-        cls = found[0].load()
-    else:
-        module, _, attr = target.partition(":")
-        cls = getattr(__import__(module, fromlist=[attr]), attr)
+    cls = find_plugin("flowml.environments", kind, BUILTIN)
+    if cls is None:
+        provider = PROVIDERS.get(kind, f"a plugin registering '{kind}' under flowml.environments")
+        raise SpecError(Problem(f"environment kind '{kind}' is not available in this installation; "
+                                f"it needs {provider}", field=f"environments.{name}"))
     return cls(name, config, root)
 
 

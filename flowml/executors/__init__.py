@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from flowml.errors import Problem, SpecError
+from flowml.plugins import find_plugin
 
 BUILTIN = {"local": "flowml.executors.local:LocalExecutor"}
 
@@ -62,14 +63,8 @@ def load_executor(kind: str, **options) -> Executor:
     Raises:
         SpecError: for an unknown executor.
     """
-    target = BUILTIN.get(kind)
-    if target is None:
-        from importlib.metadata import entry_points  # only for plugins: it costs ~10 ms to import
-
-        found = [ep for ep in entry_points(group="flowml.executors") if ep.name == kind]
-        if not found:
-            raise SpecError(Problem(f"executor '{kind}' is not installed (built in: local; "
-                                    f"others come from plugins such as flowml-{kind})", "command line", field="--executor"))
-        return found[0].load()(**options)
-    module, _, attr = target.partition(":")
-    return getattr(__import__(module, fromlist=[attr]), attr)(**options)
+    cls = find_plugin("flowml.executors", kind, BUILTIN)
+    if cls is None:
+        raise SpecError(Problem(f"executor '{kind}' is not installed (built in: local; "
+                                f"others come from plugins such as flowml-{kind})", "command line", field="--executor"))
+    return cls(**options)
