@@ -32,6 +32,17 @@ def classifier(iris):
 
 
 @pytest.fixture(scope="session")
+def iris_model(tmp_path_factory, iris, classifier):
+    """``classifier`` saved by ``flowml.sklearn.save_model`` (skops, signature from five rows):
+    the model the serving, batch and Spark tests read and never change."""
+    import flowml.sklearn
+
+    path = tmp_path_factory.mktemp("models") / "iris"
+    flowml.sklearn.save_model(classifier, str(path), input_example=iris[0][:5])
+    return path
+
+
+@pytest.fixture(scope="session")
 def array_classifier(iris):
     """Fitted on a plain array (no feature names), for tensor signatures."""
     from sklearn.linear_model import LogisticRegression

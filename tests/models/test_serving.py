@@ -58,17 +58,8 @@ def start_scoring(folder: Path, *args: str, timeout: float = 60, port: int | Non
 
 
 @pytest.fixture(scope="module")
-def iris_dir(tmp_path_factory, iris, classifier):
-    import flowml.sklearn
-
-    path = tmp_path_factory.mktemp("models") / "iris"
-    flowml.sklearn.save_model(classifier, str(path), input_example=iris[0][:5])
-    return path
-
-
-@pytest.fixture(scope="module")
-def scoring(iris_dir):
-    server = start_scoring(iris_dir.parent, "-m", str(iris_dir), "--workers", "2")
+def scoring(iris_model):
+    server = start_scoring(iris_model.parent, "-m", str(iris_model), "--workers", "2")
     yield server
     server.stop()
 
@@ -85,14 +76,14 @@ def expected(classifier, frame) -> list:
 
 # protocol -----------------------------------------------------------------------------------------
 
-def test_ping_health_version(scoring, iris_dir):
+def test_ping_health_version(scoring, iris_model):
     for path in ("/ping", "/health"):
         answer = httpx.get(scoring.url + path)
         assert answer.status_code == 200
     version = httpx.get(scoring.url + "/version").json()
-    assert version["model_uri"] == str(iris_dir) and version["model_version"] is None
+    assert version["model_uri"] == str(iris_model) and version["model_version"] is None
     assert version["flowml_version"]
-    assert [(w["model_version"], w["model_source"]) for w in version["workers"]] == [(None, str(iris_dir))] * 2
+    assert [(w["model_version"], w["model_source"]) for w in version["workers"]] == [(None, str(iris_model))] * 2
     assert len({w["pid"] for w in version["workers"]}) == 2 and version["failed"] == []
 
 
@@ -232,8 +223,8 @@ def test_several_workers_answer_concurrently(scoring, classifier, rows):
     assert failures == []
 
 
-def test_a_dead_worker_is_replaced(iris_dir, classifier, rows):
-    server = start_scoring(iris_dir.parent, "-m", str(iris_dir), "--workers", "1")
+def test_a_dead_worker_is_replaced(iris_model, classifier, rows):
+    server = start_scoring(iris_model.parent, "-m", str(iris_model), "--workers", "1")
     try:
         (worker,) = _worker_pids(server)
         os.kill(worker, signal.SIGKILL)
@@ -260,8 +251,8 @@ def test_bad_model_uri_is_a_clear_error(tmp_path):
     assert "no model at" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_watch_needs_a_movable_uri(iris_dir):
-    proc = subprocess.run([sys.executable, "-m", "flowml", "models", "serve", "-m", str(iris_dir), "--watch", "1",
+def test_watch_needs_a_movable_uri(iris_model):
+    proc = subprocess.run([sys.executable, "-m", "flowml", "models", "serve", "-m", str(iris_model), "--watch", "1",
                            "--port", str(free_port())], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--watch needs" in proc.stderr
 
@@ -399,15 +390,15 @@ def _wait_version(server: Scoring, done, timeout: float = 10) -> dict:
     return version
 
 
-def test_reuse_port_lets_a_second_server_start_beside_the_first(iris_dir, monkeypatch):
+def test_reuse_port_lets_a_second_server_start_beside_the_first(iris_model, monkeypatch):
     """FLOWML_REUSE_PORT=1 (what flowml deployments sets): a new server binds the port of a
     running one, and answers alone once the old one stops."""
     monkeypatch.setenv("FLOWML_REUSE_PORT", "1")
     port = free_port()
-    first = start_scoring(iris_dir.parent, "-m", str(iris_dir), port=port)
+    first = start_scoring(iris_model.parent, "-m", str(iris_model), port=port)
     second = None
     try:
-        second = start_scoring(iris_dir.parent, "-m", str(iris_dir), port=port)
+        second = start_scoring(iris_model.parent, "-m", str(iris_model), port=port)
         assert "serving" in _wait_log(second, "serving"), second.log.read_text()  # its own workers are up
         first.stop()
         assert second.post({"inputs": [[5.1, 3.5, 1.4, 0.2]]}).status_code == 200

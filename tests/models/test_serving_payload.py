@@ -18,13 +18,9 @@ from flowml.models.serving.served import ModelInfo, load
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, iris, classifier):
-    import flowml.sklearn
-
-    path = tmp_path_factory.mktemp("m") / "iris"
-    X, _ = iris
-    flowml.sklearn.save_model(classifier, str(path), input_example=X[:5])
-    return load(str(path), ModelInfo(str(path), None, str(path)))
+def served(iris_model):
+    path = str(iris_model)
+    return load(path, ModelInfo(path, None, path))
 
 
 def body(form, data, **extra):

@@ -30,22 +30,13 @@ def spark():
     session.stop()
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, iris, classifier):
-    import flowml.sklearn
-
-    path = tmp_path_factory.mktemp("spark") / "iris"
-    flowml.sklearn.save_model(classifier, str(path), input_example=iris[0][:5])
-    return path
-
-
-def test_udf_predicts_like_the_model(spark, model_dir, iris, classifier):
+def test_udf_predicts_like_the_model(spark, iris_model, iris, classifier):
     import flowml.pyfunc
     from pyspark.sql.functions import col, struct
 
     X, _ = iris
     frame = spark.createDataFrame(X).repartition(4)
-    udf = flowml.pyfunc.spark_udf(spark, str(model_dir), result_type="long")
+    udf = flowml.pyfunc.spark_udf(spark, str(iris_model), result_type="long")
     scored = frame.withColumn("by_columns", udf(*X.columns)) \
                   .withColumn("by_struct", udf(struct(*[col(c) for c in X.columns[::-1]]))).toPandas()
     want = classifier.predict(scored[list(X.columns)]).tolist()
@@ -67,12 +58,12 @@ def test_array_result_and_double(spark, tmp_path, iris, classifier):
     assert got == classifier.predict_proba(rows[list(X.columns)]).tolist()
 
 
-def test_input_that_does_not_fit_fails_the_job_with_the_reason(spark, model_dir, iris):
+def test_input_that_does_not_fit_fails_the_job_with_the_reason(spark, iris_model, iris):
     import flowml.pyfunc
 
     X, _ = iris
     frame = spark.createDataFrame(X[["sepal length (cm)"]].rename(columns={"sepal length (cm)": "x"}))
-    udf = flowml.pyfunc.spark_udf(spark, str(model_dir), result_type="long")
+    udf = flowml.pyfunc.spark_udf(spark, str(iris_model), result_type="long")
     with pytest.raises(Exception, match="missing input columns: .sepal length"):
         frame.withColumn("p", udf("x")).collect()
 
