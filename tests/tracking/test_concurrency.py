@@ -185,3 +185,37 @@ def test_same_run_from_two_threads(store, exp_id):
     assert len(run.data.params) == 300
     assert run.data.metrics == {"m0": 99.0, "m1": 99.0, "m2": 99.0, "shared": 99.0}
     assert len(store.get_metric_history(run_id, "shared")) == 300
+
+
+
+def test_switching_to_wal_retries_while_sqlite_answers_locked(tmp_path):
+    """Regression (a flaky CI run: two `flowml run` at once on a new store): SQLite may answer
+    "database is locked" to the switch to WAL at once, without its busy timeout, when another
+    process opens the same new database. The race needs a loaded machine to show, so a real
+    cursor is made to answer as SQLite did, twice, before it lets the switch through."""
+    import sqlite3
+
+    from flowml.tracking.sql.database import _enter_wal
+
+    class RacingCursor:
+        def __init__(self, cursor, refusals):
+            self.cursor, self.refusals = cursor, refusals
+
+        def execute(self, sql):
+            if self.refusals:
+                self.refusals -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return self.cursor.execute(sql)
+
+    connection = sqlite3.connect(tmp_path / "new.db")
+    racing = RacingCursor(connection.cursor(), refusals=2)
+    _enter_wal(racing)
+    assert racing.refusals == 0
+    assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+    class BrokenCursor:
+        def execute(self, sql):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _enter_wal(BrokenCursor())  # not a lock: no retry, no wait

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -61,7 +62,7 @@ def _sqlite_engine(url: str) -> Engine:
     def _configure(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below starts transactions
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA busy_timeout = 30000")
         cursor.close()
@@ -71,6 +72,22 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("flowml_write") else "BEGIN")
 
     return engine
+
+
+def _enter_wal(cursor) -> None:
+    """Switch the database to WAL. Switching takes an exclusive lock and SQLite answers
+    "database is locked" at once, without its busy timeout, while another process opens the
+    same new database: so wait and retry here, for as long as the busy timeout would."""
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+
+    for attempt in Retrying(retry=retry_if_exception(_locked), wait=wait_random_exponential(0.005, max=0.25),
+                            stop=stop_after_delay(30), reraise=True):
+        with attempt:
+            cursor.execute("PRAGMA journal_mode = WAL")
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 @contextmanager
