@@ -1,7 +1,7 @@
 """Builds the server's FastAPI application: MLflow's routes (tracking, logged models, model
-registry) under ``/api/2.0/mlflow`` (and
-``/ajax-api/2.0/mlflow``, as MLflow's UI calls them), the server-info route MLflow 3's client
-asks for, a Host-header allow-list against DNS rebinding, and a cap on request bodies."""
+registry) under ``/api/2.0/mlflow`` (and ``/ajax-api/2.0/mlflow``, as MLflow's UI calls
+them), the server-info route MLflow 3's client asks for, the web UI (``flowml.server.ui``),
+a Host-header allow-list against DNS rebinding, and a cap on request bodies."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
     from flowml.server.routes.flowml import router as flowml_routes
     from flowml.server.routes.registry import router as registry
     from flowml.server.routes.tracking import router as tracking
+    from flowml.server.ui import install as install_ui
     from flowml.tracking.sql.store import SqlStore
 
     app = FastAPI(title="flowml tracking server", version=__version__, docs_url=None, redoc_url=None,
@@ -40,6 +41,8 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
         app.include_router(artifacts, prefix=prefix + "-artifacts", tags=["artifacts"])  # the proxy
         app.include_router(logged_models, prefix=prefix, tags=["logged models"])
         app.include_router(registry, prefix=prefix, tags=["model registry"])
+
+    install_ui(app)
 
     @app.get("/api/3.0/mlflow/server-info", tags=["server"])
     def server_info() -> dict:

@@ -27,29 +27,38 @@ def error(code: str, message: str, status: int | None = None) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every failure into MLflow's error shape."""
+    """Register the handlers that turn every failure into MLflow's error shape (on the UI's
+    pages: into an error page)."""
 
     @app.exception_handler(TrackingError)
-    async def tracking_error(_request: Request, exc: TrackingError) -> JSONResponse:
-        return error(exc.error_code, str(exc))
+    async def tracking_error(request: Request, exc: TrackingError) -> JSONResponse:
+        return _reply(request, exc.error_code, str(exc))
 
     @app.exception_handler(StoreError)
-    async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
+    async def store_error(request: Request, exc: StoreError) -> JSONResponse:
         log.error("store error: %s", exc)
-        return error("TEMPORARILY_UNAVAILABLE", str(exc))
+        return _reply(request, "TEMPORARILY_UNAVAILABLE", str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error("INVALID_PARAMETER_VALUE", f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'malformed')}")
+        return _reply(request, "INVALID_PARAMETER_VALUE", f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'malformed')}")
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "BAD_REQUEST")
-        return error(code, str(exc.detail), exc.status_code)
+        return _reply(request, code, str(exc.detail), exc.status_code)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error("INTERNAL_ERROR", f"internal error ({type(exc).__name__}); see the server's log")
+        return _reply(request, "INTERNAL_ERROR", f"internal error ({type(exc).__name__}); see the server's log")
+
+
+def _reply(request: Request, code: str, message: str, status: int | None = None):
+    from flowml.server.ui.render import error_page, is_page
+
+    if is_page(request):
+        return error_page(request, status or STATUS.get(code, 400), message)
+    return error(code, message, status)

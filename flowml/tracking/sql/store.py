@@ -430,6 +430,19 @@ class SqlStore(LoggedModelStore, TokenStore, DatasetStore, RunModelStore):
             runs = self._load_runs(conn, ids[:max_results])
         return runs, encode_page_token(offset + max_results) if more else None
 
+    def count_runs(self, experiment_ids: Sequence[str], filter_string: str = "",
+                   run_view_type: str = ViewType.ACTIVE_ONLY) -> int:
+        """How many runs :meth:`search_runs` would page through (the UI's "1-100 of N")."""
+        from flowml.tracking.search import parse_filter
+        from flowml.tracking.sql.query import apply_search
+
+        stmt = select(t.runs.c.run_id).where(
+            t.runs.c.experiment_id.in_([_int_id(e) for e in experiment_ids]),
+            t.runs.c.lifecycle_stage.in_(ViewType.stages(run_view_type)))
+        stmt = apply_search(stmt, parse_filter(filter_string or ""), []).order_by(None)
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+
     def _load_runs(self, conn: Connection, run_ids: list[str]) -> list[Run]:
         """Runs by id, in the order given, with their params, tags, latest metrics, inputs and outputs."""
         if not run_ids:
