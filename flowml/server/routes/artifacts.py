@@ -60,7 +60,7 @@ def _destination(request: Request) -> str:
 @router.get("/artifacts", summary="List the files of a folder of the artifacts destination")
 async def list_artifacts(request: Request) -> JSONResponse:
     _rel, folder = artifact_path(_destination(request), request.query_params.get("path"))
-    entries = await run_in_threadpool(_entries, folder)
+    entries = await run_in_threadpool(folder_entries, folder)
     return JSONResponse({"files": [_file_info(name, is_dir, size) for name, is_dir, size in entries]}
                         if entries else {})
 
@@ -70,10 +70,10 @@ async def download_artifact(path: str, request: Request) -> StreamingResponse:
     rel, full = artifact_path(_destination(request), path)
     if not rel:
         raise TrackingError("the artifact root is a folder; list it with GET .../artifacts?path=")
-    handle, size = await run_in_threadpool(_open_for_reading, full, rel)
+    handle, size = await run_in_threadpool(open_for_reading, full, rel)
     name = posixpath.basename(rel)
-    headers = {**DOWNLOAD_HEADERS, "Content-Length": str(size), "Content-Disposition": _attachment(name)}
-    return StreamingResponse(_read_chunks(handle), media_type="application/octet-stream", headers=headers)
+    headers = {**DOWNLOAD_HEADERS, "Content-Length": str(size), "Content-Disposition": attachment(name)}
+    return StreamingResponse(read_chunks(handle), media_type="application/octet-stream", headers=headers)
 
 
 @router.put("/artifacts/{path:path}", summary="Upload an artifact (the request body)")
@@ -140,7 +140,7 @@ async def list_run_artifacts(request: Request) -> JSONResponse:
     root_uri = run.info.artifact_uri
     run_root = run_folder(root_uri, _destination(request))
     rel, folder = artifact_path(run_root, query.get("path"))
-    entries = await run_in_threadpool(_entries, folder)
+    entries = await run_in_threadpool(folder_entries, folder)
     reply: dict = {"root_uri": root_uri}
     if entries:
         reply["files"] = [_file_info(posixpath.join(rel, name) if rel else name, is_dir, size)
@@ -165,9 +165,9 @@ def run_folder(artifact_uri: str, destination: str) -> str:
     raise TrackingError(f"the run's artifacts are at '{artifact_uri}', which this server does not serve")
 
 
-# helpers (run in worker threads) -----------------------------------------------------------
+# helpers (run in worker threads; the UI's artifact pages use them too) -------------------------
 
-def _entries(folder: str) -> list[tuple[str, bool, int | None]]:
+def folder_entries(folder: str) -> list[tuple[str, bool, int | None]]:
     """``(name, is_dir, size)`` of the files and folders in ``folder``, by name; without symbolic
     links, uploads in progress and names no request could ask for again."""
     try:
@@ -199,7 +199,10 @@ def _file_info(path: str, is_dir: bool, size: int | None) -> dict:
     return info
 
 
-def _open_for_reading(full: str, rel: str):
+def open_for_reading(full: str, rel: str):
+    """``(handle, size)`` of the regular file at ``full`` (``rel`` names it in errors): a missing
+    file is RESOURCE_DOES_NOT_EXIST, a folder or a device is refused. The size is the open
+    file's, so a reply's Content-Length matches what is streamed."""
     try:
         handle = open(full, "rb", buffering=0)
     except FileNotFoundError:
@@ -215,7 +218,8 @@ def _open_for_reading(full: str, rel: str):
     return handle, info.st_size
 
 
-async def _read_chunks(handle) -> AsyncIterator[bytes]:
+async def read_chunks(handle) -> AsyncIterator[bytes]:
+    """The rest of ``handle`` in blocks of :data:`CHUNK`, read in a worker thread; closes it."""
     try:
         while True:
             data = await run_in_threadpool(handle.read, CHUNK)
@@ -226,7 +230,7 @@ async def _read_chunks(handle) -> AsyncIterator[bytes]:
         handle.close()
 
 
-def _attachment(name: str) -> str:
+def attachment(name: str) -> str:
     """A Content-Disposition naming ``name``: a plain ASCII fallback, and the exact name (RFC 5987)."""
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
