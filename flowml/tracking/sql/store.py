@@ -408,6 +408,26 @@ class SqlStore(LoggedModelStore, TokenStore, DatasetStore, RunModelStore):
                 nan = math.nan
                 return [Metric(key, nan if v is None else v, ts, st) for v, ts, st in rows]
 
+    def metric_points(self, run_ids: Sequence[str], key: str) -> dict[str, list[tuple[int, int, float]]]:
+        """``key``'s history in each of ``run_ids`` that exists, as plain ``(step, timestamp,
+        value)`` tuples by step (an empty list for a run without the key; unknown ids left out).
+
+        For the UI's charts, which overlay several runs and thin long histories out before
+        sending them: building a :class:`Metric` per point is most of what
+        :meth:`get_metric_history` costs on a history of 100,000 points."""
+        r, m = t.runs.c, t.metrics.c
+        wanted = list(dict.fromkeys(run_ids))
+        found: dict[str, list] = {}
+        with self.engine.connect() as conn:
+            for some in _chunks(wanted):
+                found.update((i, []) for i in conn.execute(select(r.run_id).where(r.run_id.in_(some))).scalars())
+            with collector_paused():
+                for run_id in found:
+                    rows = conn.execute(select(m.step, m.timestamp, m.value).where(m.run_id == run_id, m.key == key)
+                                        .order_by(m.step, m.timestamp, m.id)).all()
+                    found[run_id] = [(st, ts, math.nan if v is None else v) for st, ts, v in rows]
+        return {i: found[i] for i in wanted if i in found}
+
     # search --------------------------------------------------------------------------
 
     def search_runs(self, experiment_ids: Sequence[str], filter_string: str = "",
