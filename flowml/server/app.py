@@ -24,6 +24,7 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
     from flowml.server.routes.flowml import router as flowml_routes
     from flowml.server.routes.registry import router as registry
     from flowml.server.routes.tracking import router as tracking
+    from flowml.server.csrf import refuse_cross_site_writes
     from flowml.server.ui import install as install_ui
     from flowml.tracking.sql.store import SqlStore
 
@@ -70,6 +71,7 @@ def create_app(config: ServerConfig, store=None) -> FastAPI:
         from flowml.server.auth import check
 
         app.middleware("http")(check)
+    app.middleware("http")(refuse_cross_site_writes)  # before auth: a forged write is refused unread
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=sorted(config.host_allow_list()))  # runs first
     return app
 

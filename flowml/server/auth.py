@@ -17,7 +17,7 @@ from flowml.server.ui.login import COOKIE
 from flowml.server.ui.render import error_page, is_page
 from flowml.tracking.sql.tokens import ROLES
 
-OPEN_PATHS = ("/health", "/login")
+OPEN_PATHS = ("/health", "/login", "/logout")
 OPEN_PREFIXES = ("/static/",)
 READ_POSTS = ("/runs/search", "/experiments/search", "/logged-models/search", "/registered-models/get-latest-versions")
 

@@ -30,8 +30,8 @@ async def login(request: Request):
     token = (form.get("token") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/"])[0])
     role = await run_in_threadpool(request.app.state.store.token_role, token) if token else None
-    if role is None:
-        return page(request, "login.html", 401, title="Sign in", next=target, failed=True)
+    if role is None:  # the form again, with the reason (200: a 401 would be a console error in the browser)
+        return page(request, "login.html", title="Sign in", next=target, failed=True)
     reply = RedirectResponse(target, status_code=303)
     reply.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
                      secure=request.url.scheme == "https")
