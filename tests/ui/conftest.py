@@ -81,6 +81,12 @@ def _sweep(project: Path) -> None:
     client.log_text(hostile.info.run_id, '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(4)"><script>alert(5)</script></svg>',
                     "picture.svg")
     client.set_terminated(hostile.info.run_id, "FINISHED")
+    import base64  # the run page's helper: an image and a long log with markup for the previews
+
+    (project / "checker.png").write_bytes(base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAACAAAAAgAQMAAABJtOi3AAAABlBMVEX///8lY+sSTFThAAAAFElEQVR42mNg+A+ERBBEKmOgsnkA7b0/wU6R7xwAAAAASUVORK5CYII="))
+    client.log_artifact(hostile.info.run_id, str(project / "checker.png"), "images")
+    client.log_text(hostile.info.run_id, "".join(f"line {i} {XSS}\n" for i in range(1, 501)), "logs/stdout.txt")
 
 
 def _serve(args: list[str], cwd: Path):
