@@ -97,7 +97,8 @@ def _node(pipeline: LoadedPipeline, name: str, step: Step, combo: dict[str, Any]
     return Node(node_name(name, combo), name, action, template, run, inputs, outputs, env_vars, used,
                 matrix=combo, env=step.env, needs=needs, retries=step.retries, timeout=step.timeout,
                 cache_version=step.cache_version, when=step.when, metrics=metrics,
-                declared_outputs=len(step.outputs), upstream_refs=upstream, deploy=deploy, register=register)
+                declared_outputs=len(step.outputs), upstream_refs=upstream, deploy=deploy, register=register,
+                resources=step.resources.model_dump(exclude_none=True) if step.resources else {})
 
 
 def _model_step(pipeline: LoadedPipeline, name: str, step: Step, resolve, inputs: list[str]):

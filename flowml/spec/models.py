@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 STEP_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+)ms)?\s*$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([KMGT])(i?))?B?\s*$", re.IGNORECASE)
 
 Scalar = Union[bool, int, float, str]
 Value = Union[Scalar, list[Scalar]]
@@ -57,6 +58,35 @@ def parse_duration(v: Any) -> float:
             if total > 0:
                 return total
     raise ValueError(f"expected a positive duration such as 30s, 10m, 1h30m or a number of seconds, got {_show(v)}")
+
+
+def parse_size(v: Any) -> int:
+    """Bytes from ``1073741824``, ``"512M"``, ``"4G"`` or ``"1.5Gi"``.
+
+    As in Kubernetes, ``K``/``M``/``G``/``T`` are powers of 1000 and ``Ki``/``Mi``/``Gi``/``Ti``
+    powers of 1024; the letter may be lower case and a trailing ``B`` is allowed.
+    """
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return v
+    if isinstance(v, str) and (m := _SIZE.match(v)):
+        number, unit, binary = m.groups()
+        power = " KMGT".index(unit.upper()) if unit else 0
+        size = round(float(number) * (1024 if binary else 1000) ** power)
+        if size > 0:
+            return size
+    raise ValueError(f"expected a positive size such as 512M, 4G, 1.5Gi or a number of bytes, got {_show(v)}")
+
+
+def _positive_number(v: Any) -> Any:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"):
+        return v
+    raise ValueError(f"expected a positive number, got {_show(v)}")
+
+
+def _count(v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    raise ValueError(f"expected a whole number, 0 or more, got {_show(v)}")
 
 
 def _show(v: Any) -> str:
@@ -138,6 +168,19 @@ class DeploySpec(_Model):
                                                "else the step's")
 
 
+class Resources(_Model):
+    """What one process of a step needs; the scheduler starts it only when that much is free.
+    Not part of the cache key: resources change how fast a step runs, not what it writes."""
+
+    cpus: Annotated[Union[float, None], BeforeValidator(_positive_number)] = Field(
+        None, description="CPUs to reserve, e.g. 2 or 0.5; default 1")
+    memory: Annotated[Union[int, str, None], BeforeValidator(parse_size)] = Field(
+        None, description="memory to reserve: bytes, or 512M, 4G (powers of 1000), 4Gi (powers of 1024); "
+                          "default none")
+    gpus: Annotated[Union[int, None], BeforeValidator(_count)] = Field(
+        None, description="GPUs to hand the step (as CUDA_VISIBLE_DEVICES); default 0")
+
+
 class ProjectSpec(_Model):
     """Another project chained in as one step (executed by the environments issue)."""
 
@@ -168,6 +211,7 @@ class Step(_Model):
     env_vars: dict[str, Annotated[Scalar, BeforeValidator(_check_value)]] = Field(
         default_factory=dict, description="environment variables for the step (part of its cache key)"
     )
+    resources: Resources | None = Field(None, description="CPUs, memory and GPUs the step needs while it runs")
     retries: int = Field(0, ge=0, le=100)
     timeout: Annotated[Union[float, str, None], BeforeValidator(parse_duration)] = Field(
         None, description="e.g. 30s, 10m, 1h30m"
