@@ -332,7 +332,7 @@ steps:
     Case("P-without-equals", PARAMS_PIPELINE, ("-P n", "expected -P key=value"), args=("-P", "n")),
     Case("target-unknown", PARAMS_PIPELINE.replace("  a:", "  train:"),
          ("--target", "unknown step 'trian'", "did you mean 'train'?"), args=("--target", "trian")),
-    Case("python-env-not-available", """\
+    Case("python-env-requirements-missing", """\
 name: t
 environments:
   e: {python: {requirements: r.txt}}
@@ -340,7 +340,8 @@ steps:
   a:
     run: echo hi
     env: e
-""", ("'python'", "not available"), "pipeline.yaml:3:", "environments.e"),
+""", ("requirements file 'r.txt' not found", "expected a pip requirements file"), "pipeline.yaml:3:",
+         "environments.e.python.requirements"),
     Case("conda-env-not-available", """\
 name: t
 environments:
@@ -349,7 +350,7 @@ steps:
   a:
     run: echo hi
     env: e
-""", ("'conda'", "not available"), "pipeline.yaml:3:", "environments.e"),
+""", ("'conda'", "not available", "pip install flowml-conda"), "pipeline.yaml:3:", "environments.e"),
     Case("docker-env-not-available", """\
 name: t
 environments:
@@ -358,7 +359,7 @@ steps:
   a:
     run: echo hi
     env: e
-""", ("'docker'", "not available"), "pipeline.yaml:3:", "environments.e"),
+""", ("'docker'", "not available", "pip install flowml-docker"), "pipeline.yaml:3:", "environments.e"),
     Case("register-step-with-outputs", """\
 name: t
 steps:

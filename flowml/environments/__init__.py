@@ -2,8 +2,8 @@
 
 An environment kind is a class registered under the ``flowml.environments`` entry-point
 group (``name = "package.module:Class"``) and imported only when a step uses it, so
-start-up stays fast however many plugins are installed. The core ships ``local``: the
-interpreter running flowml.
+start-up stays fast however many plugins are installed. The core ships ``local`` (the
+interpreter running flowml) and ``python`` (a virtual environment made by uv).
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from flowml.errors import Problem, SpecError
 from flowml.plan import Plan
 from flowml.plugins import find_plugin
 
-BUILTIN = {"local": "flowml.environments.local:LocalEnvironment"}
-# Where each kind declared in pipeline.yaml is expected to come from, for the error message.
-PROVIDERS = {"python": "flowml (the uv environments arrive with the environments issue)",
-             "conda": "flowml-conda", "docker": "flowml-docker"}
+BUILTIN = {"local": "flowml.environments.local:LocalEnvironment",
+           "python": "flowml.environments.python:PythonEnvironment"}
+# The package that provides each kind declared in pipeline.yaml, for the error message.
+PROVIDERS = {"conda": "flowml-conda", "docker": "flowml-docker"}
 
 
 class Environment(ABC):
-    """Prepares what a step runs in and says how to run a command inside it."""
+    """Prepares what a step runs in and says how to run a command inside it.
+
+    The constructor checks ``config`` (the kind's mapping in pipeline.yaml): a fault raises
+    :class:`SpecError` whose problem's ``field`` is the key within that mapping (or None)."""
 
     def __init__(self, name: str, config: Any, root: str) -> None:
         self.name, self.config, self.root = name, config, root
@@ -50,12 +53,23 @@ def load_environment(kind: str, name: str, config: Any, root: str) -> Environmen
     Raises:
         SpecError: when no installed package provides ``kind``.
     """
+    return environment_class(kind, name)(name, config, root)
+
+
+def environment_class(kind: str, name: str) -> type[Environment]:
+    """The class registered for ``kind``.
+
+    Raises:
+        SpecError: when no installed package provides ``kind``; it names the package to install.
+    """
     cls = find_plugin("flowml.environments", kind, BUILTIN)
     if cls is None:
-        provider = PROVIDERS.get(kind, f"a plugin registering '{kind}' under flowml.environments")
-        raise SpecError(Problem(f"environment kind '{kind}' is not available in this installation; "
-                                f"it needs {provider}", field=f"environments.{name}"))
-    return cls(name, config, root)
+        provider = PROVIDERS.get(kind)
+        needs = (f"install {provider} (pip install {provider})" if provider
+                 else f"install a plugin that registers '{kind}' in the flowml.environments entry-point group")
+        raise SpecError(Problem(f"environment kind '{kind}' is not available in this installation; {needs}",
+                                field=f"environments.{name}"))
+    return cls
 
 
 def load_environments(plan: Plan) -> dict[str, Environment]:
@@ -71,13 +85,23 @@ def load_environments(plan: Plan) -> dict[str, Environment]:
             raise SpecError(plan.problem(("steps", node.step, node.action),
                                          f"'{node.action}:' steps are not available in this version of flowml yet; use run:"))
         if node.env and node.env not in envs:
-            declared = plan.environments[node.env]
-            try:
-                envs[node.env] = load_environment(declared["kind"], node.env, declared["config"], plan.root)
-            except SpecError as exc:
-                raise SpecError(plan.problem(("environments", node.env, declared["kind"]),
-                                             exc.problems[0].message)) from None
+            envs[node.env] = _load_declared(plan, node.env)
     return envs
+
+
+def _load_declared(plan: Plan, name: str) -> Environment:
+    """The environment ``name`` of the pipeline, its faults at their position in the file."""
+    kind, config = plan.environments[name]["kind"], plan.environments[name]["config"]
+    where = ("environments", name, kind)
+    try:
+        cls = environment_class(kind, name)
+    except SpecError as exc:
+        raise SpecError(plan.problem(where, exc.problems[0].message)) from None
+    try:
+        return cls(name, config, plan.root)
+    except SpecError as exc:
+        raise SpecError([plan.problem(where + (tuple(p.field.split(".")) if p.field else ()), p.message)
+                         for p in exc.problems]) from None
 
 
 def base_env() -> dict[str, str]:
