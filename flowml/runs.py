@@ -17,7 +17,7 @@ class RunOptions:
     from_: tuple[str, ...] = ()
     force: tuple[str, ...] = ()
     force_all: bool = False
-    jobs: int | None = None  # None: one per core
+    jobs: int | None = None  # None: as many as the CPUs offered allow (flowml.resources)
     keep_going: bool = False
 
 

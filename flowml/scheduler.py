@@ -31,6 +31,7 @@ from flowml.runs import Listener, NodeResult, RunOptions, RunSummary, StepContex
 from flowml.environments import Environment, base_env, load_environments
 from flowml.errors import FlowmlError, Problem, SpecError, StoreError, did_you_mean
 from flowml.executors import Executor, ProcessResult, Task
+from flowml.resources import Offer, Request, ResourcePool, check_offer, make_offer
 from flowml.spec.conditions import ConditionError, evaluate
 from flowml.spec.node import Node
 from flowml.spec.interpolate import Ref, format_value, substitute
@@ -64,10 +65,15 @@ class Scheduler:
 
     def __init__(self, plan: Plan, cache: ProjectCache | None = None, executor: Executor | None = None,
                  options: RunOptions | None = None, listener: Listener | None = None,
-                 tracking_uri: str | None = None) -> None:
-        """Check the selection and environments, then open the cache (``.flowml/`` next to the
-        pipeline, its index in the store at ``tracking_uri``, unless ``cache`` is given), so
-        that bad input never creates a store."""
+                 tracking_uri: str | None = None, offer: Offer | None = None) -> None:
+        """Check the selection, environments and resources, then open the cache (``.flowml/``
+        next to the pipeline, its index in the store at ``tracking_uri``, unless ``cache`` is
+        given), so that bad input never creates a store.
+
+        Args:
+            offer: what steps may use at once; default, when running (``executor`` given), the
+                machine's. Every step must fit in it.
+        """
         self.plan, self.executor = plan, executor
         self.options = options or RunOptions()
         self.listener = listener or Listener()
@@ -77,6 +83,9 @@ class Scheduler:
         self.rank = {n: i for i, n in enumerate(self.order)}
         self.forced = set(self.order) if self.options.force_all else _forced(plan, self.options.force)
         self.environments = load_environments(plan)
+        self.offer = offer or (make_offer() if executor is not None else None)
+        if self.offer is not None:
+            check_offer(plan, self.offer)
         self.cache = cache or ProjectCache(plan.root, tracking_uri)
         self.results: dict[str, NodeResult] = {}
         self.overlay: dict[str, Content | None] = {}
@@ -122,22 +131,24 @@ class Scheduler:
             for p in self.preds[n]:
                 children[p].append(n)
         ready = [n for n in self.order if waiting[n] == 0]
-        runnable: list[tuple[str, _Decision]] = []  # decided to run, waiting for a free slot
+        runnable: dict[str, _Decision] = {}  # decided to run, waiting for room (oldest first)
         running: dict[Future, tuple[str, _Decision]] = {}
         interrupted = False
-        jobs = max(1, self.options.jobs or os.cpu_count() or 1)
-        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="flowml-step")
+        requests = {n: Request.of(self.plan.nodes[n].resources) for n in self.order}
+        self.resources = ResourcePool(self.offer or make_offer(), self.options.jobs)
+        pool = ThreadPoolExecutor(max_workers=min(self.options.jobs or len(self.order), len(self.order)) or 1,
+                                  thread_name_prefix="flowml-step")
         try:
             while ready or runnable or running:
                 while ready and not self._failing:
                     name = ready.pop(0)
                     decision = self._decide_or_settle(name)
                     if decision is not None:
-                        runnable.append((name, decision))
+                        runnable[name] = decision
                         continue
                     ready += self._release(name, waiting, children)
-                while runnable and len(running) < jobs and not self._failing:
-                    name, decision = runnable.pop(0)
+                for name in [] if self._failing else self.resources.admit(list(runnable), requests):
+                    decision = runnable.pop(name)
                     context = self.listener.on_node_start(name, decision.reasons) or StepContext()
                     running[pool.submit(self._execute, name, decision, context)] = (name, decision)
                 if not running:
@@ -145,6 +156,7 @@ class Scheduler:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: self.rank[running[f][0]]):
                     name, decision = running.pop(future)
+                    self.resources.release(name)
                     try:
                         result = self._complete(name, decision, future.result())
                     except FAULTS as exc:
@@ -206,6 +218,7 @@ class Scheduler:
                 self.executor.kill_all()
             for future, (name, decision) in running.items():
                 outcome = future.result()
+                self.resources.release(name)
                 if outcome.process.killed:
                     outcome.lock.release()
                     result = NodeResult(name, "killed", ["interrupted"], outcome.duration_s,
@@ -512,6 +525,7 @@ class Scheduler:
 
     def _process_env(self, env: Environment, name: str, decision: _Decision, context: StepContext) -> dict[str, str]:
         variables = base_env()
+        variables.update(self.resources.env(name))  # its GPUs; a step's own env_vars may still say otherwise
         variables.update(decision.env_vars)
         variables.update(FLOWML_PIPELINE=self.pipeline, FLOWML_STEP=name)
         if decision.key:  # what a register: step records in its version's lineage

@@ -18,7 +18,14 @@ from flowml.cli.options import EXIT, PARAMS, PIPELINE, TRACKING_URI, write_repor
 @click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and everything downstream.")
 @click.option("--force", multiple=True, metavar="STEP", help="Run STEP even if it is cached.")
 @click.option("--force-all", is_flag=True, help="Run every selected step.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Steps at once [default: cores].")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Steps at once, at most [default: as many as the CPUs allow].")
+@click.option("--cpus", type=float, callback=lambda ctx, param, value: _positive(value), metavar="N",
+              help="CPUs the running steps may reserve together [default: this machine's].")
+@click.option("--memory", callback=lambda ctx, param, value: _size(value), metavar="SIZE",
+              help="Memory the running steps may reserve together, e.g. 8G or 16Gi [default: this machine's].")
+@click.option("--gpus", type=click.IntRange(min=0), metavar="N",
+              help="GPUs to hand out, as device ids 0 to N-1 [default: those nvidia-smi lists].")
 @click.option("-k", "--keep-going", is_flag=True, help="After a failure, run every branch not downstream of it.")
 @click.option("--dry-run", is_flag=True, help="Say what would run, and why; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress goes to stderr).")
@@ -27,20 +34,24 @@ from flowml.cli.options import EXIT, PARAMS, PIPELINE, TRACKING_URI, write_repor
 @click.option("--experiment", metavar="NAME", help="Experiment of the runs [default: the pipeline's name].")
 @click.option("--no-track", is_flag=True, help="Record no runs (the cache still works).")
 @TRACKING_URI
-def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dry_run, as_json, junit, live,
-        experiment, no_track, tracking_uri):
+def run(pipeline, params, targets, from_, force, force_all, jobs, cpus, memory, gpus, keep_going, dry_run, as_json,
+        junit, live, experiment, no_track, tracking_uri):
     """Run PIPELINE, skipping every step whose inputs did not change.
 
     Each step execution, cache hits included, is tracked as a run nested under one run
-    for the pipeline; a rerun where nothing changed records nothing.
+    for the pipeline; a rerun where nothing changed records nothing. Steps run in parallel
+    as long as the CPUs, memory and GPUs they declare fit in what the machine (or --cpus,
+    --memory, --gpus) offers.
     """
+    from flowml.resources import make_offer
     from flowml.runs import RunOptions
 
     options = RunOptions(targets, from_, force, force_all, jobs, keep_going)
+    offer = make_offer(cpus, memory, gpus)
     if junit and not os.access(os.path.dirname(os.path.abspath(junit)), os.W_OK):
         write_report(junit, "", "--junit")  # fails now with the reason, before any step runs
     if dry_run:
-        _plan(pipeline, params, options, as_json, tracking_uri)
+        _plan(pipeline, params, options, as_json, tracking_uri, offer)
         return
     import signal
 
@@ -56,7 +67,7 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, keep_going, dr
     # SIGHUP too: a closed terminal or SSH session must stop the steps, not orphan them.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, terminate)
-    with _scheduler(pipeline, params, options, tracking_uri, load_executor("local")) as scheduler:
+    with _scheduler(pipeline, params, options, tracking_uri, load_executor("local"), offer) as scheduler:
         progress = make_listener(sys.stderr, live)
         scheduler.listener = progress if no_track else Listeners(
             progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment))
@@ -82,8 +93,8 @@ def status(pipeline, params, targets, from_, as_json, tracking_uri):
     _plan(pipeline, params, RunOptions(targets, from_), as_json, tracking_uri)
 
 
-def _plan(pipeline, params, options, as_json: bool, tracking_uri: str | None) -> None:
-    with _scheduler(pipeline, params, options, tracking_uri) as scheduler:
+def _plan(pipeline, params, options, as_json: bool, tracking_uri: str | None, offer=None) -> None:
+    with _scheduler(pipeline, params, options, tracking_uri, offer=offer) as scheduler:
         results = scheduler.preview()
     if as_json:
         import json
@@ -99,12 +110,12 @@ def _plan(pipeline, params, options, as_json: bool, tracking_uri: str | None) ->
 class _scheduler:
     """Open the pipeline's plan and a scheduler on it (which opens the cache); closes the cache on exit."""
 
-    def __init__(self, pipeline, params, options, tracking_uri=None, executor=None) -> None:
+    def __init__(self, pipeline, params, options, tracking_uri=None, executor=None, offer=None) -> None:
         from flowml.plan import write_plan
         from flowml.scheduler import Scheduler
 
         plan, key = _open_plan(pipeline, params, options.targets, options.from_)
-        self.scheduler = Scheduler(plan, None, executor, options, tracking_uri=tracking_uri)
+        self.scheduler = Scheduler(plan, None, executor, options, tracking_uri=tracking_uri, offer=offer)
         if key is not None:
             write_plan(plan, key)
 
@@ -138,6 +149,25 @@ def _open_plan(pipeline, params, targets, from_):
     from flowml.spec.load import load_pipeline
 
     return compile_plan(build_dag(load_pipeline(path, params, text=text)), targets, from_), key
+
+
+def _positive(value: float | None) -> float | None:
+    """``--cpus``: a positive, finite number."""
+    import math
+
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise click.BadParameter(f"expected a positive number of CPUs, got {value:g}")
+    return value
+
+
+def _size(value: str | None) -> int | None:
+    """``--memory``: bytes from ``8G``, ``16Gi`` or a number of bytes."""
+    from flowml.spec.units import parse_size
+
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @cli.command()

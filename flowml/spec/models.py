@@ -13,9 +13,10 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from flowml.spec.units import parse_size
+
 STEP_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+)ms)?\s*$")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([KMGT])(i?))?B?\s*$", re.IGNORECASE)
 
 Scalar = Union[bool, int, float, str]
 Value = Union[Scalar, list[Scalar]]
@@ -58,23 +59,6 @@ def parse_duration(v: Any) -> float:
             if total > 0:
                 return total
     raise ValueError(f"expected a positive duration such as 30s, 10m, 1h30m or a number of seconds, got {_show(v)}")
-
-
-def parse_size(v: Any) -> int:
-    """Bytes from ``1073741824``, ``"512M"``, ``"4G"`` or ``"1.5Gi"``.
-
-    As in Kubernetes, ``K``/``M``/``G``/``T`` are powers of 1000 and ``Ki``/``Mi``/``Gi``/``Ti``
-    powers of 1024; the letter may be lower case and a trailing ``B`` is allowed.
-    """
-    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-        return v
-    if isinstance(v, str) and (m := _SIZE.match(v)):
-        number, unit, binary = m.groups()
-        power = " KMGT".index(unit.upper()) if unit else 0
-        size = round(float(number) * (1024 if binary else 1000) ** power)
-        if size > 0:
-            return size
-    raise ValueError(f"expected a positive size such as 512M, 4G, 1.5Gi or a number of bytes, got {_show(v)}")
 
 
 def _positive_number(v: Any) -> Any:

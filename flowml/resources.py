@@ -1,0 +1,324 @@
+"""Resources: what a run offers (CPUs, memory, GPUs), what each step asks for, and the
+accounting that keeps the steps running at once within the offer.
+
+The offer is the machine's unless ``flowml run --cpus/--memory/--gpus`` says otherwise:
+the CPUs this process may run on (its affinity, capped by a cgroup CPU quota), the total
+memory (capped by a cgroup memory limit), and the GPUs ``nvidia-smi -L`` lists (or those
+``CUDA_VISIBLE_DEVICES`` already names). GPUs are looked up only when a step needs to know,
+so a run that starts nothing never pays for ``nvidia-smi``.
+
+A step without ``resources:`` asks for one CPU, no memory and no GPU. A step that asks for
+more than the whole offer is bad input, reported before anything runs (:func:`check_offer`).
+
+Admission (:meth:`ResourcePool.admit`) is first fit in the scheduler's order with a bound on
+overtaking: a ready step that does not fit waits, and later ready steps that do fit may start
+ahead of it; but once as many steps have overtaken it as the offer has whole CPUs, nothing
+else starts until it has. Small steps thus fill the machine while a big one waits for room,
+and a stream of small steps cannot postpone a big one forever.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from flowml.errors import Problem, SpecError
+from flowml.plan import Plan
+
+MILLI = 1000  # CPUs are counted in thousandths, so that 0.1 + 0.2 fits in 0.3
+CGROUP_ROOT = "/sys/fs/cgroup"
+NVIDIA_SMI_TIMEOUT_S = 10
+GPU_VARIABLE = "CUDA_VISIBLE_DEVICES"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one step holds while it runs."""
+
+    millicpus: int
+    memory: int  # bytes; 0: no reservation
+    gpus: int
+
+    @classmethod
+    def of(cls, resources: dict[str, float]) -> "Request":
+        """The request of a node's declared ``resources`` (defaults: 1 CPU, no memory, no GPU)."""
+        return cls(round(resources.get("cpus", 1) * MILLI), int(resources.get("memory", 0)),
+                   int(resources.get("gpus", 0)))
+
+
+@dataclass
+class Offer:
+    """What a run may use at once. ``given`` names the figures the command line set (the
+    others are the machine's); ``devices`` are the GPU ids, looked up on first use."""
+
+    millicpus: int
+    memory: int | None  # bytes; None: unknown, not limited
+    given: set[str] = field(default_factory=set)
+    _devices: tuple[str, ...] | None = None
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        if self._devices is None:
+            self._devices = machine_gpus()
+        return self._devices
+
+
+def make_offer(cpus: float | None = None, memory: int | None = None, gpus: int | None = None) -> Offer:
+    """The machine's offer, with any figure given on the command line in its place.
+
+    ``gpus=N`` offers N devices without looking for them: the first N that
+    ``CUDA_VISIBLE_DEVICES`` names when it names that many, else ``0`` to ``N-1``.
+    """
+    given = {name for name, value in (("cpus", cpus), ("memory", memory), ("gpus", gpus)) if value is not None}
+    offer = Offer(round(cpus * MILLI) if cpus is not None else round(machine_cpus() * MILLI),
+                  memory if memory is not None else machine_memory(), given)
+    if gpus is not None:
+        visible = _visible_devices() or ()
+        offer._devices = tuple(visible[:gpus]) if len(visible) >= gpus else tuple(str(i) for i in range(gpus))
+    return offer
+
+
+def check_offer(plan: Plan, offer: Offer) -> None:
+    """Refuse a plan with a step that could never start under ``offer``.
+
+    Raises:
+        SpecError: at the step's ``resources`` field, naming what it asks and what is offered.
+    """
+    problems = []
+    for node in plan.nodes.values():
+        request = Request.of(node.resources)
+        for what, asked, offered, unit in _shortfalls(request, offer):
+            declared = what in node.resources
+            where = ("steps", node.step, "resources", what) if declared else ("steps", node.step)
+            default = "" if declared else f" (the default without resources.{what})"
+            source = f"--{what}" if what in offer.given else f"what this machine has; --{what} overrides it"
+            problems.append(plan.problem(where, f"step {node.name} asks for {unit(asked)}{default} but the run "
+                                                f"offers {unit(offered)} ({source})"))
+    if problems:
+        raise SpecError(problems)
+
+
+def _shortfalls(request: Request, offer: Offer):
+    """(what, asked, offered, format) for each resource ``request`` needs more of than ``offer`` has."""
+    if request.millicpus > offer.millicpus:
+        yield "cpus", request.millicpus, offer.millicpus, _cpus
+    if offer.memory is not None and request.memory > offer.memory:
+        yield "memory", request.memory, offer.memory, format_size
+    if request.gpus and request.gpus > len(offer.devices):
+        yield "gpus", request.gpus, len(offer.devices), lambda n: f"{n} GPU{'s' if n != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a started step holds, and the variables its process gets for it."""
+
+    request: Request
+    devices: tuple[str, ...]
+    hide_gpus: bool  # the run has GPUs: a step that asked for none must not see them
+
+    def env(self) -> dict[str, str]:
+        if self.devices or self.hide_gpus:
+            return {GPU_VARIABLE: ",".join(self.devices)}
+        return {}
+
+
+class ResourcePool:
+    """Reservations of the running steps against an offer. Used from one thread (the scheduler's
+    loop): :meth:`admit` takes, :meth:`release` gives back."""
+
+    def __init__(self, offer: Offer, jobs: int | None = None) -> None:
+        self.offer, self.jobs = offer, jobs
+        self.millicpus, self.memory = offer.millicpus, offer.memory
+        self.grants: dict[str, Grant] = {}
+        self.patience = max(1, offer.millicpus // MILLI)  # overtakes a waiting step tolerates
+        self.overtaken: dict[str, int] = {}
+        self._devices: list[str] | None = None  # free GPU ids, once a step needed to know
+
+    def admit(self, queue: list[str], requests: dict[str, Request]) -> list[str]:
+        """The steps of ``queue`` (ready ones, oldest first) to start now, each now holding its
+        reservation (see the module's policy); until released, they count as running."""
+        admitted: list[str] = []
+        waiting: list[str] = []
+        for name in queue:
+            if self.jobs is not None and len(self.grants) >= self.jobs:
+                break
+            if any(self.overtaken[w] >= self.patience for w in waiting):
+                break
+            if not self._fits(requests[name]):
+                waiting.append(name)
+                self.overtaken.setdefault(name, 0)
+                continue
+            self._take(name, requests[name])
+            admitted.append(name)
+            for w in waiting:
+                self.overtaken[w] += 1
+        return admitted
+
+    def env(self, name: str) -> dict[str, str]:
+        """Variables for the process of admitted step ``name`` (its GPUs)."""
+        return self.grants[name].env()
+
+    def release(self, name: str) -> None:
+        """Give back what step ``name`` held (after its last attempt, whatever the outcome)."""
+        grant = self.grants.pop(name, None)
+        if grant is None:
+            return
+        self.millicpus += grant.request.millicpus
+        if self.memory is not None:
+            self.memory += grant.request.memory
+        if self._devices is not None:
+            self._devices = sorted(self._devices + list(grant.devices), key=self.offer.devices.index)
+
+    def _fits(self, request: Request) -> bool:
+        if request.millicpus > self.millicpus or (self.memory is not None and request.memory > self.memory):
+            return False
+        return request.gpus == 0 or request.gpus <= len(self._free_devices())
+
+    def _take(self, name: str, request: Request) -> None:
+        devices = self._free_devices()
+        taken, self._devices = tuple(devices[:request.gpus]), devices[request.gpus:]
+        self.millicpus -= request.millicpus
+        if self.memory is not None:
+            self.memory -= request.memory
+        self.overtaken.pop(name, None)
+        self.grants[name] = Grant(request, taken, hide_gpus=bool(self.offer.devices) or "gpus" in self.offer.given)
+
+    def _free_devices(self) -> list[str]:
+        if self._devices is None:
+            self._devices = list(self.offer.devices)
+        return self._devices
+
+
+# detection -----------------------------------------------------------------------------------
+
+def machine_cpus() -> float:
+    """CPUs this process may use: its affinity, capped by a cgroup CPU quota."""
+    cpus: float = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_cpu_quota()
+    return min(cpus, quota) if quota else cpus
+
+
+def machine_memory() -> int | None:
+    """Total memory in bytes, capped by a cgroup memory limit; None when unknown."""
+    total = _meminfo_total()
+    limit = _cgroup_memory_limit()
+    known = [m for m in (total, limit) if m]
+    return min(known) if known else None
+
+
+def machine_gpus() -> tuple[str, ...]:
+    """GPU ids: those ``CUDA_VISIBLE_DEVICES`` names when it is set, else one per GPU that
+    ``nvidia-smi -L`` lists (none without nvidia-smi)."""
+    visible = _visible_devices()
+    if visible is not None:
+        return visible
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return ()
+    try:
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    if listing.returncode != 0:
+        return ()
+    count = sum(1 for line in listing.stdout.splitlines() if line.startswith("GPU "))
+    return tuple(str(i) for i in range(count))
+
+
+def _visible_devices() -> tuple[str, ...] | None:
+    value = os.environ.get(GPU_VARIABLE)
+    if value is None:
+        return None
+    return tuple(d.strip() for d in value.split(",") if d.strip() and d.strip() != "-1")
+
+
+def _meminfo_total() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """The tightest CPU quota of this process's cgroup and its ancestors (v2 or v1), in CPUs."""
+    quotas = []
+    for folder in _cgroup_folders("cpu"):
+        v2 = _read(os.path.join(folder, "cpu.max"))
+        if v2 and not v2.startswith("max"):
+            quota, period = v2.split()[:2]
+            quotas.append(int(quota) / int(period))
+        v1 = _read(os.path.join(folder, "cpu.cfs_quota_us"))
+        if v1 and int(v1) > 0:
+            quotas.append(int(v1) / int(_read(os.path.join(folder, "cpu.cfs_period_us")) or 100000))
+    return min(quotas) if quotas else None
+
+
+def _cgroup_memory_limit() -> int | None:
+    limits = []
+    for folder in _cgroup_folders("memory"):
+        for name in ("memory.max", "memory.limit_in_bytes"):
+            value = _read(os.path.join(folder, name))
+            if value and value.isdigit():
+                limits.append(int(value))
+    return min(limits) if limits else None
+
+
+def _cgroup_folders(controller: str) -> list[str]:
+    """The folders of this process's cgroup and its ancestors that may hold ``controller``'s
+    settings: under the v2 (unified) hierarchy and under the v1 hierarchy of the controller."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    folders = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":
+            bases = [CGROUP_ROOT, os.path.join(CGROUP_ROOT, "unified")]
+        elif controller in controllers.split(","):
+            bases = [os.path.join(CGROUP_ROOT, controllers), os.path.join(CGROUP_ROOT, controller)]
+        else:
+            continue
+        path = path.strip("/")
+        while True:
+            folders += [os.path.join(base, path) for base in bases]
+            if not path:
+                break
+            path = os.path.dirname(path)
+    return folders
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            return fh.read().strip()
+    except (OSError, ValueError):
+        return None
+
+
+# formatting ----------------------------------------------------------------------------------
+
+def _cpus(millicpus: int) -> str:
+    n = millicpus / MILLI
+    return f"{n:g} CPU{'s' if n != 1 else ''}"
+
+
+def format_size(size: int) -> str:
+    """``4Gi``, ``1.5Gi`` or ``25.3G`` for a byte count: binary units where they read exactly
+    (to a quarter), else three digits of decimal ones."""
+    for power, unit in ((4, "T"), (3, "G"), (2, "M"), (1, "K")):
+        if size >= 1024 ** power and size * 4 % 1024 ** power == 0:
+            return f"{size / 1024 ** power:g}{unit}i"
+        if size >= 1000 ** power:
+            return f"{size / 1000 ** power:.3g}{unit}"
+    return f"{size} bytes"
