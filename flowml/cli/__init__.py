@@ -13,6 +13,7 @@ import click
 
 # Importing each command module attaches its commands to the group.
 from flowml.cli import deployments, models, pipeline, registry, runs, server  # noqa: F401
+from flowml.cli import env  # noqa: F401
 from flowml.cli.group import cli
 from flowml.errors import FlowmlError
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+from flowml.environments.uv.pipconfig import cert_file
 from flowml.errors import FlowmlError
 
 UV_ENV = "FLOWML_UV"  # another uv binary, e.g. a newer one on PATH
@@ -34,9 +35,13 @@ def uv_env() -> dict[str, str]:
     """The caller's variables for uv, less those that would point it at another environment.
 
     Python downloads are off unless ``UV_PYTHON_DOWNLOADS`` says otherwise: an interpreter
-    that is not on the machine is an error to report, not a file to fetch."""
+    that is not on the machine is an error to report, not a file to fetch. pip's ``cert``
+    bundle, if any, is uv's ``SSL_CERT_FILE`` unless that is set."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONHOME")}
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    cert = cert_file(env)
+    if cert and "SSL_CERT_FILE" not in env:
+        env["SSL_CERT_FILE"] = cert
     env["UV_NO_PROGRESS"] = "1"
     return env
 
