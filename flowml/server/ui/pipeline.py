@@ -51,25 +51,34 @@ def pipeline_page(request: Request, run_id: str):
     if run.data.tags.get("flowml.type") != "pipeline":
         return error_page(request, 404, f"run {run_id} is not a pipeline run (it has no tag flowml.type=pipeline)")
     experiment = store.get_experiment(run.info.experiment_id)
-    document, problem = read_summary(run, request.app.state.config.artifacts_destination)
-    if document is not None:
-        steps, edges = steps_from_summary(document), summary_edges(document)
-    else:
-        steps, edges = steps_from_runs(store.child_runs(run_id)), []
-    _add_savings(store, steps)
+    steps, edges, has_summary, problem = load_steps(store, run, request.app.state.config.artifacts_destination)
     drawing = dag_layout.layout([s.name for s in steps], edges)
-    path, path_total = dag_layout.critical_path({s.name: s.duration_s for s in steps}, edges)
-    counts = {state: sum(s.state == state for s in steps) for state in STATES}
+    # without the edges (a pipeline still running) there is no path to speak of
+    path, path_total = dag_layout.critical_path({s.name: s.duration_s for s in steps}, edges) if edges else ([], 0.0)
     saved = run.data.metrics.get("time_saved_s")
     name = run.info.run_name or run_id[:8]
     return page(request, "pipeline.html", title=f"{name} · pipeline", section="experiments",
                 crumbs=[("Experiments", "/"), (experiment.name, f"/experiments/{experiment.experiment_id}"),
                         (name, f"/runs/{run_id}"), ("Pipeline", None)],
-                run=run, experiment=experiment, steps=steps, drawing=drawing, has_summary=document is not None,
-                problem=problem, critical=path, critical_edges=set(zip(path, path[1:])), critical_total=path_total,
-                counts=counts,
+                run=run, experiment=experiment, steps=steps, drawing=drawing, has_summary=has_summary, problem=problem,
+                critical=path, critical_edges=set(zip(path, path[1:])), critical_total=path_total,
+                counts={state: sum(s.state == state for s in steps) for state in STATES},
                 time_saved=saved if saved is not None else sum(s.saved_s or 0 for s in steps),
-                duration=run_duration(run.info), states=STATES, fit_width=FIT_WIDTH)
+                duration=run_duration(run.info), states=STATES, fit_width=FIT_WIDTH,
+                label_width=dag_layout.NODE_W - 26)
+
+
+def load_steps(store, run, destination: str) -> tuple[list[Step], list[tuple[str, str]], bool, str | None]:
+    """``(steps, edges, from pipeline.json?, why pipeline.json could not be used)``: from the
+    summary when there is one, else from the step runs; one step per name, with its savings."""
+    document, problem = read_summary(run, destination)
+    if document is not None:
+        steps, edges = steps_from_summary(document), summary_edges(document)
+    else:
+        steps, edges = steps_from_runs(store.child_runs(run.info.run_id)), []
+    steps = list({step.name: step for step in steps}.values())  # a name drawn twice would hide one box
+    _add_savings(store, steps)
+    return steps, edges, document is not None, problem
 
 
 def read_summary(run, destination: str) -> tuple[dict | None, str | None]:
