@@ -81,11 +81,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _check_python_version(v: Any) -> Any:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        raise ValueError(f"expected a quoted version such as \"3.11\" (unquoted, YAML reads it as the number {v!r})")
+    return v
+
+
 class PythonEnv(_Model):
-    """A uv-managed virtual environment (executed by the environments issue)."""
+    """A virtual environment made by uv from a requirements file (flowml.environments.python)."""
 
     requirements: str | None = Field(None, description="requirements file, relative to the pipeline")
-    version: str | None = Field(None, description="Python version, e.g. '3.11'")
+    version: Annotated[str | None, BeforeValidator(_check_python_version)] = Field(
+        None, description="Python version, e.g. '3.11' [default: the Python running flowml]")
 
 
 class CondaEnv(_Model):

@@ -165,13 +165,15 @@ def test_an_interrupted_creation_leaves_nothing_that_passes_for_an_environment(p
 @pytest.mark.parametrize("environment, files, expect, field", [
     ('{python: {requirements: requirements.txt, version: "banana"}}', {"requirements.txt": "flowtiny\n"},
      ["expected a Python version such as", "'banana'"], "environments.train.python.version"),
+    ("{python: {requirements: requirements.txt, version: 3.10}}", {"requirements.txt": "flowtiny\n"},
+     ['expected a quoted version such as "3.11"', "the number 3.1"], "environments.train.python.version"),
     ('{python: {requirements: requirements.txt, version: "3.99"}}', {"requirements.txt": "flowtiny\n"},
      ["no Python 3.99 on this machine"], "environments.train.python.version"),
     ("{python: {requirements: requirements.txt}}", {"requirements.txt": "flowtiny\nnosuchpackage\n"},
      ["cannot resolve requirements.txt", "nosuchpackage"], "environments.train.python.requirements"),
     ("{python: {requirements: reqs/}}", {"reqs/a.txt": "flowtiny\n"},
      ["requirements file 'reqs/' is a folder"], "environments.train.python.requirements"),
-], ids=["version-not-a-version", "version-not-installed", "unresolvable", "requirements-a-folder"])
+], ids=["version-not-a-version", "version-unquoted", "version-not-installed", "unresolvable", "requirements-a-folder"])
 def test_bad_input_is_an_error_before_anything_is_made(project, uv_env, environment, files, expect, field):
     project.pipeline(f"name: t\nenvironments:\n  train: {environment}\nsteps:\n  a: {{run: echo hi, env: train}}\n")
     for rel, text in files.items():
