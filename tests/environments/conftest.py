@@ -1,6 +1,6 @@
 """Python (uv) environments without a network: small wheels built here, offered to uv through
-pip's own settings (``PIP_NO_INDEX``, ``PIP_FIND_LINKS``), as a machine's pip configuration
-would offer an index; the real uv runs behind a wrapper that logs each call, so a test can
+pip's own configuration (a pip.conf saying ``no-index``, ``PIP_FIND_LINKS``), as a machine's
+pip configuration would offer an index; the real uv runs behind a wrapper that logs each call, so a test can
 count resolutions and creations, and can slow one down to catch a run in the middle of it."""
 
 from __future__ import annotations
@@ -67,8 +67,12 @@ case "$*" in "${{UV_TEST_SLOW:-none}}"*) sleep "${{UV_TEST_SLEEP:-0}}";; esac
 exec "{find_uv_bin()}" "$@"
 """)
         wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-        self.vars = {"FLOWML_ENV_DIR": str(self.folder), "FLOWML_UV": str(wrapper), "PIP_CONFIG_FILE": os.devnull,
-                     "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "UV_CACHE_DIR": str(uv_cache)}
+        # pip's configuration, as a machine's offers a local wheel folder: a file and a variable
+        # (which overrides any PIP_FIND_LINKS of the caller's)
+        pip_conf = folder / "pip.conf"
+        pip_conf.write_text("[global]\nno-index = true\n")
+        self.vars = {"FLOWML_ENV_DIR": str(self.folder), "FLOWML_UV": str(wrapper), "PIP_CONFIG_FILE": str(pip_conf),
+                     "PIP_FIND_LINKS": str(wheelhouse), "UV_CACHE_DIR": str(uv_cache)}
 
     def calls(self, verb: str) -> int:
         lines = self.log.read_text().splitlines() if self.log.exists() else []

@@ -27,6 +27,7 @@ def pip_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
     environ = os.environ if environ is None else environ
     settings: dict[str, str] = {}
     parser = configparser.RawConfigParser()
+    parser.optionxform = _normalize  # type: ignore[method-assign]
     for path in _config_files(environ):
         parser.read(path, encoding="utf-8")  # a missing or unreadable file is skipped, as pip does
     for section in ("global", "install"):
@@ -63,6 +64,12 @@ def cert_file(environ: dict[str, str] | None = None) -> str | None:
     return pip_settings(environ).get("cert")
 
 
+def _normalize(key: str) -> str:
+    """pip's spelling of a key: ``find_links`` and ``--find-links`` are ``find-links``."""
+    key = key.lower().replace("_", "-")
+    return key[2:] if key.startswith("--") else key
+
+
 def _config_files(environ) -> list[str]:
     """pip's configuration files, lowest precedence first (none if ``PIP_CONFIG_FILE`` is the null device)."""
     named = environ.get("PIP_CONFIG_FILE")
@@ -71,7 +78,7 @@ def _config_files(environ) -> list[str]:
     xdg_dirs = environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
     files = [os.path.join(d, "pip", "pip.conf") for d in xdg_dirs.split(os.pathsep) if d] + ["/etc/pip.conf"]
     if not (named and os.path.exists(named)):  # pip skips the user's files when PIP_CONFIG_FILE exists
-        home = os.path.expanduser("~")
+        home = environ.get("HOME") or os.path.expanduser("~")
         xdg_home = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
         files += [os.path.join(home, ".pip", "pip.conf"), os.path.join(xdg_home, "pip", "pip.conf")]
     files.append(os.path.join(sys.prefix, "pip.conf"))
