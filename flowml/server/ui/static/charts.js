@@ -6,65 +6,10 @@
 "use strict";
 
 (function () {
-  const SVG = "http://www.w3.org/2000/svg";
-  const COLOURS = 10; // series colours s0..s9 in app.css
+  const { COLOURS, el, text, html, toNumber, formatValue, formatTick, niceStep, linearTicks, logTicks, extent,
+    nearest, tipRow, placeTip } = window.FlowmlPlot;
   const HEIGHT = 300;
   const MARGIN = { top: 14, right: 18, bottom: 36, left: 60 };
-
-  // numbers ------------------------------------------------------------------------------
-
-  // A value from the API: a number, or "NaN" / "Infinity" / "-Infinity" (MLflow's strings).
-  const toNumber = (v) => (typeof v === "number" ? v : Number(v));
-
-  function formatValue(v) {
-    if (Number.isNaN(v)) return "NaN";
-    if (!Number.isFinite(v)) return v > 0 ? "∞" : "−∞";
-    const a = Math.abs(v);
-    if (a !== 0 && (a >= 1e6 || a < 1e-4)) return v.toExponential(3);
-    return String(Number(v.toPrecision(6)));
-  }
-
-  // A tick's label: round numbers stay round (1e-5, 0.25, 2000), however they were computed.
-  function formatTick(t) {
-    const a = Math.abs(t);
-    if (a !== 0 && (a >= 1e12 || a < 1e-3)) return Number(t.toPrecision(6)).toExponential().replace("e+", "e");
-    for (const [size, unit] of [[1e9, "G"], [1e6, "M"], [1e4, "k"]]) {
-      if (a >= size) return `${Number((t / (size === 1e4 ? 1e3 : size)).toPrecision(6))}${unit}`;
-    }
-    return String(Number(t.toPrecision(10)));
-  }
-
-  function niceStep(span, count) {
-    const raw = span / Math.max(count, 1);
-    const magnitude = 10 ** Math.floor(Math.log10(raw));
-    const r = raw / magnitude;
-    return (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * magnitude;
-  }
-
-  function linearTicks(lo, hi, count) {
-    const step = niceStep(hi - lo, count);
-    const ticks = [];
-    for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
-    return ticks;
-  }
-
-  // Ticks for a log axis over [10^lo, 10^hi]: the decades, with 2x and 5x when there are few.
-  function logTicks(lo, hi) {
-    const decades = [];
-    for (let e = Math.ceil(lo - 1e-9); e <= hi + 1e-9; e++) decades.push(10 ** e);
-    if (decades.length >= 3) {
-      const every = Math.ceil(decades.length / 6);
-      return decades.filter((_, i) => i % every === 0);
-    }
-    const ticks = [];
-    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
-      for (const m of [1, 2, 5]) {
-        const t = m * 10 ** e;
-        if (Math.log10(t) >= lo - 1e-9 && Math.log10(t) <= hi + 1e-9) ticks.push(t);
-      }
-    }
-    return ticks.length >= 3 ? ticks : linearTicks(10 ** lo, 10 ** hi, 5).filter((t) => t > 0);
-  }
 
   // time axes ------------------------------------------------------------------------------
 
@@ -121,19 +66,6 @@
 
   // drawing --------------------------------------------------------------------------------
 
-  function el(tag, attrs, parent) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-    if (parent) parent.appendChild(node);
-    return node;
-  }
-
-  function text(tag, attrs, content, parent) {
-    const node = el(tag, attrs, parent);
-    node.textContent = content;
-    return node;
-  }
-
   // "M x y L x y ...", a new "M" after every point that cannot be drawn (a gap, not a jump).
   function pathOf(xs, ys, sx, sy, drawable) {
     let d = "", open = false;
@@ -143,23 +75,6 @@
       open = true;
     }
     return d;
-  }
-
-  // [lowest, highest] of a long array (spreading 100,000 values into Math.min overflows the stack).
-  function extent(values) {
-    let lo = Infinity, hi = -Infinity;
-    for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
-    return [lo, hi];
-  }
-
-  // Index of the value in the sorted array xs nearest to x.
-  function nearest(xs, x) {
-    let lo = 0, hi = xs.length - 1;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (xs[mid] < x) lo = mid; else hi = mid;
-    }
-    return Math.abs(xs[lo] - x) <= Math.abs(xs[hi] - x) ? lo : hi;
   }
 
   class Chart {
@@ -186,11 +101,7 @@
     }
 
     fail(message) {
-      this.plot.replaceChildren();
-      const p = document.createElement("p");
-      p.className = "chart-error";
-      p.textContent = `Could not load ${this.key}: ${message}`;
-      this.plot.appendChild(p);
+      this.plot.replaceChildren(html("p", "chart-error", `Could not load ${this.key}: ${message}`));
     }
 
     describeSampling() {
@@ -224,11 +135,8 @@
       const ys = lines.flatMap((s) => s.ys.filter(drawable));
       const xs = lines.flatMap((s) => s.xs.filter((x, i) => Number.isFinite(x) && drawable(s.ys[i])));
       if (!ys.length) {
-        const p = document.createElement("p");
-        p.className = "empty";
-        p.textContent = settings.log && lines.length ? `No positive values of ${this.key} to draw on a log scale.`
-          : `These runs logged no values of ${this.key}.`;
-        this.plot.appendChild(p);
+        this.plot.appendChild(html("p", "empty", settings.log && lines.length
+          ? `No positive values of ${this.key} to draw on a log scale.` : `These runs logged no values of ${this.key}.`));
         return;
       }
       const width = Math.max(this.plot.clientWidth, 320);
@@ -290,10 +198,8 @@
       const cross = el("line", { class: "crosshair", y1: MARGIN.top, y2: MARGIN.top + inner.h, visibility: "hidden" }, svg);
       const dots = el("g", { class: "dots" }, svg);
       const overlay = el("rect", { x: MARGIN.left, y: MARGIN.top, width: inner.w, height: inner.h, class: "overlay" }, svg);
-      const tip = document.createElement("div");
-      tip.className = "chart-tip";
+      const tip = this.plot.appendChild(html("div", "chart-tip"));
       tip.hidden = true;
-      this.plot.appendChild(tip);
       const hide = () => { cross.setAttribute("visibility", "hidden"); dots.replaceChildren(); tip.hidden = true; };
       overlay.addEventListener("mouseleave", hide);
       overlay.addEventListener("mousemove", (event) => {
@@ -317,46 +223,21 @@
           return { s, raw: s.ys[i], smoothed: s.smoothed && s.smoothed[i], x: s.xs[i] };
         });
         this.fillTip(tip, rows, at, axis, settings, x1 - x0);
-        const left = sx(at) + 14;
-        tip.hidden = false;
-        const room = this.plot.clientWidth - tip.offsetWidth - 4;
-        tip.style.left = `${Math.max(0, left <= room ? left : sx(at) - tip.offsetWidth - 14)}px`;
-        tip.style.top = `${MARGIN.top + 4}px`;
+        placeTip(tip, this.plot, sx(at), MARGIN.top + 4);
       });
     }
 
     fillTip(tip, rows, at, axis, settings, span) {
       tip.replaceChildren();
-      const head = document.createElement("div");
-      head.className = "tip-head";
-      head.textContent = settings.x === "step" ? `step ${formatValue(at)}` : axis.full ? axis.full(at) : axis.format(at, span);
-      tip.appendChild(head);
+      tip.appendChild(html("div", "tip-head",
+        settings.x === "step" ? `step ${formatValue(at)}` : axis.full ? axis.full(at) : axis.format(at, span)));
       for (const { s, raw, smoothed, x } of rows) {
-        const row = document.createElement("div");
-        row.className = `tip-row s${s.index % COLOURS}`;
+        const row = tip.appendChild(tipRow(s.index, s.run.name, formatValue(smoothed === null ? raw : smoothed)));
         row.dataset.run = s.run.id;
-        const swatch = document.createElement("span");
-        swatch.className = "swatch";
-        const name = document.createElement("span");
-        name.className = "tip-name";
-        name.textContent = s.run.name;
-        const value = document.createElement("span");
-        value.className = "tip-value";
-        value.textContent = smoothed === null ? formatValue(raw) : formatValue(smoothed);
-        row.append(swatch, name, value);
-        if (smoothed !== null) {
-          const rawText = document.createElement("span");
-          rawText.className = "tip-raw";
-          rawText.textContent = `raw ${formatValue(raw)}`;
-          row.appendChild(rawText);
-        }
+        if (smoothed !== null) row.appendChild(html("span", "tip-raw", `raw ${formatValue(raw)}`));
         if (x !== at) {
-          const where = document.createElement("span");
-          where.className = "tip-raw";
-          where.textContent = settings.x === "step" ? `at step ${formatValue(x)}` : `at ${axis.format(x, span)}`;
-          row.appendChild(where);
+          row.appendChild(html("span", "tip-raw", settings.x === "step" ? `at step ${formatValue(x)}` : `at ${axis.format(x, span)}`));
         }
-        tip.appendChild(row);
       }
     }
   }
