@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
@@ -66,6 +67,16 @@ def test_ordering_removes_avoidable_crossings():
     assert crossings(*columns, links) == 1
     ordered = order_columns(columns, links)
     assert crossings(ordered[0], ordered[1], links) == 0
+
+
+def test_crossings_counts_every_pair_of_links_that_cross():
+    rng = random.Random(7)
+    for _ in range(200):
+        upper, lower = [f"u{i}" for i in range(rng.randint(1, 7))], [f"l{i}" for i in range(rng.randint(1, 7))]
+        links = list({(rng.choice(upper), rng.choice(lower)) for _ in range(rng.randint(0, 15))})
+        ends = [(upper.index(a), lower.index(b)) for a, b in links]
+        pairwise = sum((a1 - a2) * (b1 - b2) < 0 for (a1, b1), (a2, b2) in itertools.combinations(ends, 2))
+        assert crossings(upper, lower, links) == pairwise
 
 
 def test_ordering_never_makes_crossings_worse():

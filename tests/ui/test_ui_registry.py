@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import expect
 
-from tests.ui.conftest import PageProblems, experiment_id, shot
+from tests.ui.conftest import XSS, PageProblems, experiment_id, shot
 
 API = "/api/2.0/mlflow"
 WRITE_ROUTE = "/ajax-api/2.0/mlflow/registered-models/alias"
@@ -168,3 +168,15 @@ def test_a_write_token_sets_an_alias_from_the_page(ui, auth_ui):
     expect(ui.locator("#aliases tr[data-alias='reviewed']")).to_contain_text("version 1")
     reply = _alias(url, "reviewed", headers={"Authorization": f"Bearer {tokens['read']}"})
     assert reply.json()["model_version"]["version"] == "1"
+
+
+def test_a_model_named_with_markup_shows_as_text(ui, ui_url):
+    httpx.post(f"{ui_url}{API}/registered-models/create",
+               json={"name": XSS, "description": "<script>alert(2)</script>"}).raise_for_status()
+    ui.goto(f"{ui_url}/models?q=onerror")
+    link = ui.locator("#models td.model-name a")
+    expect(link).to_have_text(XSS)
+    link.click()
+    expect(ui.locator("h1")).to_have_text(XSS)
+    expect(ui.locator("#description")).to_have_text("<script>alert(2)</script>")
+    assert ui.locator("main img").count() == 0
