@@ -180,3 +180,10 @@ def test_a_model_named_with_markup_shows_as_text(ui, ui_url):
     expect(ui.locator("h1")).to_have_text(XSS)
     expect(ui.locator("#description")).to_have_text("<script>alert(2)</script>")
     assert ui.locator("main img").count() == 0
+
+
+def test_missing_models_and_versions_get_error_pages(ui_url):
+    for path, status in (("/models/no-such-model", 404), ("/models/wine/versions/999", 404),
+                         ("/models/wine/versions/first", 400)):
+        reply = httpx.get(ui_url + path)
+        assert reply.status_code == status and "text/html" in reply.headers["content-type"], path
