@@ -51,18 +51,19 @@ class Request:
 @dataclass
 class Offer:
     """What a run may use at once. ``given`` names the figures the command line set (the
-    others are the machine's); ``devices`` are the GPU ids, looked up on first use."""
+    others are the machine's)."""
 
     millicpus: int
     memory: int | None  # bytes; None: unknown, not limited
     given: set[str] = field(default_factory=set)
-    _devices: tuple[str, ...] | None = None
+    gpu_ids: tuple[str, ...] | None = None  # None: the machine's, looked up on first use
 
     @property
     def devices(self) -> tuple[str, ...]:
-        if self._devices is None:
-            self._devices = machine_gpus()
-        return self._devices
+        """The GPU ids on offer."""
+        if self.gpu_ids is None:
+            self.gpu_ids = machine_gpus()
+        return self.gpu_ids
 
 
 def make_offer(cpus: float | None = None, memory: int | None = None, gpus: int | None = None) -> Offer:
@@ -76,7 +77,7 @@ def make_offer(cpus: float | None = None, memory: int | None = None, gpus: int |
                   memory if memory is not None else machine_memory(), given)
     if gpus is not None:
         visible = _visible_devices() or ()
-        offer._devices = tuple(visible[:gpus]) if len(visible) >= gpus else tuple(str(i) for i in range(gpus))
+        offer.gpu_ids = tuple(visible[:gpus]) if len(visible) >= gpus else tuple(str(i) for i in range(gpus))
     return offer
 
 
@@ -134,7 +135,7 @@ class ResourcePool:
         self.grants: dict[str, Grant] = {}
         self.patience = max(1, offer.millicpus // MILLI)  # overtakes a waiting step tolerates
         self.overtaken: dict[str, int] = {}
-        self._devices: list[str] | None = None  # free GPU ids, once a step needed to know
+        self._free: list[str] | None = None  # free GPU ids, once a step needed to know
 
     def admit(self, queue: list[str], requests: dict[str, Request]) -> list[str]:
         """The steps of ``queue`` (ready ones, oldest first) to start now, each now holding its
@@ -168,8 +169,8 @@ class ResourcePool:
         self.millicpus += grant.request.millicpus
         if self.memory is not None:
             self.memory += grant.request.memory
-        if self._devices is not None:
-            self._devices = sorted(self._devices + list(grant.devices), key=self.offer.devices.index)
+        if self._free is not None:
+            self._free = sorted(self._free + list(grant.devices), key=self.offer.devices.index)
 
     def _fits(self, request: Request) -> bool:
         if request.millicpus > self.millicpus or (self.memory is not None and request.memory > self.memory):
@@ -178,7 +179,7 @@ class ResourcePool:
 
     def _take(self, name: str, request: Request) -> None:
         devices = self._free_devices()
-        taken, self._devices = tuple(devices[:request.gpus]), devices[request.gpus:]
+        taken, self._free = tuple(devices[:request.gpus]), devices[request.gpus:]
         self.millicpus -= request.millicpus
         if self.memory is not None:
             self.memory -= request.memory
@@ -186,9 +187,9 @@ class ResourcePool:
         self.grants[name] = Grant(request, taken, hide_gpus=bool(self.offer.devices) or "gpus" in self.offer.given)
 
     def _free_devices(self) -> list[str]:
-        if self._devices is None:
-            self._devices = list(self.offer.devices)
-        return self._devices
+        if self._free is None:
+            self._free = list(self.offer.devices)
+        return self._free
 
 
 # detection -----------------------------------------------------------------------------------
@@ -252,13 +253,14 @@ def _cgroup_cpu_quota() -> float | None:
     """The tightest CPU quota of this process's cgroup and its ancestors (v2 or v1), in CPUs."""
     quotas = []
     for folder in _cgroup_folders("cpu"):
-        v2 = _read(os.path.join(folder, "cpu.max"))
-        if v2 and not v2.startswith("max"):
-            quota, period = v2.split()[:2]
-            quotas.append(int(quota) / int(period))
-        v1 = _read(os.path.join(folder, "cpu.cfs_quota_us"))
-        if v1 and int(v1) > 0:
-            quotas.append(int(v1) / int(_read(os.path.join(folder, "cpu.cfs_period_us")) or 100000))
+        v2 = ((_read(os.path.join(folder, "cpu.max")) or "max") + " 0").split()  # "QUOTA PERIOD" or "max PERIOD"
+        v1 = [_read(os.path.join(folder, f"cpu.cfs_{n}_us")) or "-1" for n in ("quota", "period")]
+        for quota, period in (v2[:2], v1):
+            try:
+                if int(quota) > 0 and int(period) > 0:
+                    quotas.append(int(quota) / int(period))
+            except ValueError:
+                continue
     return min(quotas) if quotas else None
 
 
@@ -295,7 +297,7 @@ def _cgroup_folders(controller: str) -> list[str]:
             if not path:
                 break
             path = os.path.dirname(path)
-    return folders
+    return list(dict.fromkeys(folders))
 
 
 def _read(path: str) -> str | None:

@@ -14,7 +14,7 @@ from itertools import combinations
 
 import pytest
 
-from flowml.resources import (GPU_VARIABLE, Request, ResourcePool, format_size, machine_cpus, machine_gpus,
+from flowml.resources import (GPU_VARIABLE, Offer, Request, ResourcePool, format_size, machine_cpus, machine_gpus,
                               machine_memory, make_offer)
 from flowml.spec.units import parse_size
 
@@ -245,6 +245,21 @@ def test_the_machine_offers_what_it_has(monkeypatch):
     assert machine_gpus() == ()
 
 
+def test_cgroup_limits_cap_the_machine(monkeypatch, tmp_path):
+    """A container's CPU quota and memory limit (cgroup v2 or v1 files) win over the host's figures."""
+    import flowml.resources as resources
+
+    for folder, cpu, memory in (("", {"cpu.max": "50000 100000"}, {"memory.max": str(2**30)}),
+                                ("cpu", {"cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000"}, {}),
+                                ("memory", {}, {"memory.limit_in_bytes": str(2**30)})):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        for name, text in {**cpu, **memory}.items():
+            (tmp_path / folder / name).write_text(text + "\n")
+    monkeypatch.setattr(resources, "CGROUP_ROOT", str(tmp_path))
+    assert machine_cpus() == 0.5
+    assert machine_memory() == 2**30
+
+
 def test_given_figures_replace_the_machines(monkeypatch):
     monkeypatch.delenv(GPU_VARIABLE, raising=False)
     offer = make_offer(cpus=1.5, memory=2**30, gpus=2)
@@ -332,8 +347,7 @@ def test_gpus_are_handed_out_and_taken_back_by_id(monkeypatch):
 
 def test_without_gpus_no_variable_is_set(monkeypatch):
     monkeypatch.delenv(GPU_VARIABLE, raising=False)
-    p = ResourcePool(make_offer(cpus=2), None)
-    p.offer._devices = ()  # a machine without GPUs, whatever this one has
+    p = ResourcePool(Offer(2000, None, gpu_ids=()), None)  # a machine without GPUs, whatever this one has
     assert p.admit(["a"], requests(a={})) == ["a"] and p.env("a") == {}
     hidden = pool(2, gpus=0)  # --gpus 0: steps must not reach the machine's GPUs
     assert hidden.admit(["a"], requests(a={})) == ["a"] and hidden.env("a") == {GPU_VARIABLE: ""}
