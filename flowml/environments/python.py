@@ -21,6 +21,7 @@ from flowml.environments import Environment
 from flowml.environments.uv.resolve import ResolveError, resolve
 from flowml.environments.uv.pipconfig import uv_index_args
 from flowml.environments.uv.store import EnvLock, EnvStore
+from flowml.environments.uv.tool import EnvSetupError, UvError
 from flowml.errors import Problem, SpecError
 
 VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
@@ -47,19 +48,25 @@ class PythonEnvironment(Environment):
     def prepare(self) -> None:
         """Make the environment if the shared folder lacks it, and hold it (shared) while
         this process lives, so ``flowml env prune`` leaves it alone."""
-        if self._held is None:
-            python = self.resolution.python
-            meta = {"python": {"implementation": python.implementation, "version": python.version,
-                               "executable": python.executable}, "packages": self.resolution.packages}
-            self._held = self.store.ensure(self.resolution.key, self.resolution.lock, python.executable,
-                                           uv_index_args(), meta)
-        self.store.record_use(self.resolution.key, self.root)
+        try:
+            if self._held is None:
+                python = self.resolution.python
+                meta = {"python": {"implementation": python.implementation, "version": python.version,
+                                   "executable": python.executable}, "packages": self.resolution.packages}
+                self._held = self.store.ensure(self.resolution.key, self.resolution.lock, python.executable,
+                                               uv_index_args(), meta)
+            self.store.record_use(self.resolution.key, self.root)
+        except UvError as exc:
+            raise UvError(f"environment {self.name}: {exc.doing}", exc.message) from None
+        except OSError as exc:
+            raise EnvSetupError(f"environment {self.name}: cannot use {self.store.root}: "
+                                f"{exc.strerror or exc}") from None
 
     def process_env(self, env: dict[str, str]) -> dict[str, str]:
         """The environment's ``bin`` first on PATH and ``VIRTUAL_ENV`` set; the virtualenv that
         runs flowml (or one the caller activated) taken off PATH, so nothing of it leaks in."""
-        leaky = {os.path.join(p, "bin") for p in (env.get("VIRTUAL_ENV"), sys.prefix if sys.prefix != sys.base_prefix
-                                                  else None) if p}
+        own = sys.prefix if sys.prefix != sys.base_prefix else None
+        leaky = {os.path.normpath(os.path.join(p, "bin")) for p in (env.get("VIRTUAL_ENV"), own) if p}
         path = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and os.path.normpath(p) not in leaky]
         env["PATH"] = os.pathsep.join([os.path.join(self.path, "bin"), *path])
         env["VIRTUAL_ENV"] = self.path

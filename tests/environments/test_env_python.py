@@ -242,3 +242,22 @@ def test_env_prune_by_age(project, uv_env):
     pruned = project.flowml("env", "prune", "--days", "30", "--json", env=uv_env.vars).json
     assert {r["reason"] for r in pruned} == {"not used for 30 days"} and len(pruned) == 2
     assert uv_env.environments() == []
+
+
+def test_a_failed_creation_says_why_and_leaves_nothing(project, uv_env, tmp_path, wheelhouse):
+    """The lock was resolved while the wheel was there; by the time the environment is made the
+    index no longer has it: uv's reason, exit 1, no environment, no run recorded."""
+    import shutil
+
+    make(project)
+    project.write("other.txt", "")  # this index has only flowtiny
+    index = tmp_path / "index"
+    index.mkdir()
+    shutil.copy(wheelhouse / "flowtiny-1.0-py3-none-any.whl", index)
+    variables = {**uv_env.vars, "PIP_FIND_LINKS": str(index), "UV_CACHE_DIR": str(tmp_path / "uv-cache")}
+    assert project.flowml("status", env=variables).code == 0  # resolves, makes nothing
+    (index / "flowtiny-1.0-py3-none-any.whl").unlink()
+    res = project.flowml("run", env=variables)
+    assert res.code == 1 and "Traceback" not in res.err, res.err
+    assert "environment train: installing the requirements failed" in res.err and "flowtiny" in res.err, res.err
+    assert uv_env.calls("venv") == 1 and uv_env.environments() == [] and uv_env.leftovers() == []

@@ -13,12 +13,16 @@ from flowml.errors import FlowmlError
 UV_ENV = "FLOWML_UV"  # another uv binary, e.g. a newer one on PATH
 
 
-class UvError(FlowmlError):
-    """uv failed at something that is not the user's input (exit code 1); ``message`` is uv's."""
+class EnvSetupError(FlowmlError):
+    """An environment could not be made or used, through no fault in the pipeline (exit code 1)."""
+
+
+class UvError(EnvSetupError):
+    """uv failed; ``message`` is uv's."""
 
     def __init__(self, doing: str, message: str) -> None:
         super().__init__(f"{doing} failed: {message}")
-        self.message = message
+        self.doing, self.message = doing, message
 
 
 def uv_binary() -> str:
