@@ -209,3 +209,60 @@ def test_artifacts_this_server_cannot_reach_are_explained(own_app):
     assert 'id="artifacts-unavailable"' in page.text and "s3://bucket/path" in page.text
     preview = client.get(f"/runs/{remote}/artifacts/model/MLmodel")
     assert preview.status_code == 400 and "which this server does not serve" in preview.text
+
+
+# the tree, on a folder of its own -------------------------------------------------------------
+
+def _touch(root, *paths: str) -> None:
+    for path in paths:
+        full = os.path.join(root, *path.split("/"))
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as out:
+            out.write(path)
+
+
+def test_a_small_tree_is_read_whole_and_drawn_open(tmp_path):
+    from flowml.server.ui.artifacts import artifact_tree
+
+    _touch(tmp_path, "logs/stdout.txt", "model/MLmodel", "model/sub/w.bin", "z.json")
+    top, more = artifact_tree(str(tmp_path))
+    assert [(e.name, e.is_dir) for e in top] == [("logs", True), ("model", True), ("z.json", False)] and more == 0
+    model = top[1]
+    assert model.open and [e.path for e in model.children] == ["model/MLmodel", "model/sub"]
+    assert model.children[1].children[0].path == "model/sub/w.bin" and model.children[1].open
+
+
+def test_a_large_tree_is_read_breadth_first_up_to_its_budget_but_always_down_to_the_current_file(tmp_path):
+    from flowml.server.ui.artifacts import artifact_tree
+
+    _touch(tmp_path, *(f"a/f{i}.txt" for i in range(50)), *(f"b/c/d/e{i}.txt" for i in range(5)), "b/x.txt")
+    top, _more = artifact_tree(str(tmp_path), budget=20)
+    a, b = top
+    assert len(a.children) == 50 and not a.open  # read (the budget is checked between folders), but closed
+    assert b.children is None  # past the budget: drawn as a link to its own page
+    top, _more = artifact_tree(str(tmp_path), current="b/c/d/e3.txt", budget=20)
+    b = top[1]
+    assert b.open and b.children[0].open and b.children[0].children[0].open
+    assert "b/c/d/e3.txt" in [e.path for e in b.children[0].children[0].children]
+    assert not top[0].open
+
+
+def test_a_folder_lists_its_first_entries_and_counts_the_rest(tmp_path):
+    from flowml.server.ui.artifacts import read_folder
+
+    _touch(tmp_path, *(f"many/{i:03d}.txt" for i in range(12)))
+    entries, more = read_folder(str(tmp_path), "many", limit=5)
+    assert [e.name for e in entries] == [f"{i:03d}.txt" for i in range(5)] and more == 7
+    assert entries[0].path == "many/000.txt" and entries[0].size == len("many/000.txt")
+
+
+def test_with_auth_the_files_need_a_token(auth_ui, hostile):
+    url, tokens = auth_ui
+    for route in ("files", "artifacts"):  # pages send the browser to sign in, and show nothing
+        reply = httpx.get(f"{url}/runs/{hostile}/{route}/page.html")
+        assert reply.status_code == 303 and reply.headers["location"].startswith("/login")
+        assert "alert(3)" not in reply.text
+    reader = {"Authorization": f"Bearer {tokens['read']}"}
+    reply = httpx.get(f"{url}/runs/{hostile}/files/page.html", headers=reader)
+    assert reply.status_code == 200 and reply.headers["content-security-policy"] == SANDBOX
+    assert httpx.get(f"{url}/runs/{hostile}", headers=reader).status_code == 200

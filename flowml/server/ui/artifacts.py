@@ -97,9 +97,9 @@ def artifact_tree(root: str, current: str = "", budget: int = TREE_ENTRIES) -> t
         folder.children, folder.more = read_folder(root, folder.path)
         seen += len(folder.children)
         queue.extend(e for e in folder.children if e.is_dir)
-    entries = top
-    for depth in range(1, current.count("/") + 2 if current else 0):
-        ancestor = "/".join(current.split("/")[:depth])
+    entries, parts = top, current.split("/") if current else []
+    for depth in range(1, len(parts) + 1):
+        ancestor = "/".join(parts[:depth])
         folder = next((e for e in entries if e.is_dir and e.path == ancestor), None)
         if folder is None:
             break

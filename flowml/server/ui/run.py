@@ -40,7 +40,7 @@ class LogTail:
 
 
 @dataclass
-class Artifacts:
+class RunFiles:
     """The artifacts part of a run page: the tree, or why it cannot be shown."""
 
     tree: list
@@ -65,14 +65,14 @@ def run_page(request: Request, run_id: str):
                 tail_lines=TAIL_LINES, size=format_size)
 
 
-def _artifacts(request: Request, run) -> Artifacts:
+def _artifacts(request: Request, run) -> RunFiles:
     """The tree and the log tails, or the reason this server cannot show them."""
     try:
         root = run_root(request, run)
         tree, more = artifact_tree(root)
-        return Artifacts(tree, more, [tail for tail in (_tail(root, s) for s in STREAMS) if tail])
+        return RunFiles(tree, more, [tail for tail in (_tail(root, s) for s in STREAMS) if tail])
     except TrackingError as exc:
-        return Artifacts([], unavailable=str(exc))
+        return RunFiles([], unavailable=str(exc))
 
 
 def _tail(root: str, stream: str) -> LogTail | None:
