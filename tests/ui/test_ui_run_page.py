@@ -5,7 +5,6 @@ full log, and the hostile run's markup shown as text."""
 from __future__ import annotations
 
 import re
-import time
 
 import httpx
 from playwright.sync_api import expect
@@ -124,16 +123,13 @@ def test_the_full_log_pages_through_a_window_at_a_time(ui_url):
     assert httpx.get(f"{ui_url}/runs/{run_id(hostile)}/logs/secrets").status_code == 404
 
 
-def test_run_pages_answer_fast_and_with_the_page_headers(ui_url):
+def test_run_pages_carry_the_page_headers(ui_url):
     evaluate = find_runs(ui_url, "quickstart", "tags.flowml.node = 'evaluate'")[0]
     pipeline = find_runs(ui_url, "quickstart", "tags.flowml.type = 'pipeline'")[0]
     with httpx.Client() as client:
         for target in (run_id(evaluate), run_id(pipeline)):
-            client.get(f"{ui_url}/runs/{target}")  # templates compiled
-            began = time.perf_counter()
             reply = client.get(f"{ui_url}/runs/{target}")
-            elapsed = time.perf_counter() - began
-            assert reply.status_code == 200 and elapsed < 1.0, elapsed  # ~20 ms here; generous for a busy CI
+            assert reply.status_code == 200
             assert "script-src 'self'" in reply.headers["content-security-policy"]
             assert reply.headers["x-content-type-options"] == "nosniff"
 
