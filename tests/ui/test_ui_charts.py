@@ -76,6 +76,7 @@ def test_the_metric_chooser_adds_a_chart(ui, ui_url):
     ui.goto(chart_url(ui_url, [runs[f"lr={lr}"] for lr in (0.01, 0.05, 0.1)], ["loss"], smooth="0.5"))
     expect(ui.locator("section.chart")).to_have_count(1)
     ui.locator("#metric-chooser summary").click()
+    shot(ui, "charts-metric-chooser")
     ui.get_by_label("accuracy", exact=True).check()
     expect(ui.locator("section.chart")).to_have_count(2)
     expect(ui.locator("section.chart[data-key=accuracy] path.line.raw")).to_have_count(3)
@@ -103,6 +104,19 @@ def test_a_hostile_run_name_is_text_in_the_legend_and_tooltip(ui, ui_url):
     ui.mouse.move(box["x"] + 2, box["y"] + box["height"] / 2)
     expect(chart.locator(".tip-name").first).to_have_text(XSS)
     assert ui.locator("img").count() == 1  # the brand logo only
+
+
+def test_chart_selected_in_the_runs_table_opens_their_charts(ui, ui_url):
+    adam = httpx.QueryParams(filter="params.optimizer = 'adam'")
+    ui.goto(f"{ui_url}/experiments/{experiment_id(ui_url, 'sweep')}?{adam}")
+    boxes = ui.locator("#runs tbody input[name=runs]")
+    expect(boxes).to_have_count(2)
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    ui.click("#chart-button")
+    expect(ui.locator("#legend li")).to_have_count(2)
+    expect(ui.locator("section.chart")).to_have_count(2)  # with no metric chosen: each one the runs have (up to 6)
+    expect(ui.locator("section.chart[data-key=loss] path.line.raw")).to_have_count(2)
 
 
 def test_a_chart_without_runs_says_what_to_do(ui, ui_url):

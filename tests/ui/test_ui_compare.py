@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import expect
 
-from tests.ui.conftest import XSS, shot
+from tests.ui.conftest import XSS, experiment_id, shot
 from tests.ui.test_ui_charts import sweep_runs
 
 
@@ -80,6 +80,15 @@ def test_a_hostile_run_compares_as_text(ui, ui_url):
     assert XSS in scatter.locator("text.mark-label").all_text_contents()
     assert ui.locator("img").count() == 1  # the brand logo only
     shot(ui, "compare-hostile")
+
+
+def test_compare_selected_in_the_runs_table_opens_the_comparison(ui, ui_url):
+    ui.goto(f"{ui_url}/experiments/{experiment_id(ui_url, 'sweep')}")
+    for name in ("lr=0.01", "lr=0.05", "lr=0.1"):
+        ui.locator("#runs tbody tr", has_text=name).locator("input[name=runs]").check()
+    ui.click("#compare-button")
+    expect(ui.locator("h1")).to_have_text("Compare 3 runs")
+    expect(ui.locator("#scatter circle.mark")).to_have_count(3)
 
 
 def test_too_few_or_unknown_runs_are_explained(ui, ui_url):

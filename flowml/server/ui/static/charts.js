@@ -276,7 +276,7 @@
       redraw();
     });
     form.elements.smooth.addEventListener("input", redraw);
-    setupMetricSearch(form);
+    setupChooser(form);
     setupLegend();
     let pending = false;
     window.addEventListener("resize", () => {
@@ -291,7 +291,12 @@
     }
   }
 
-  function setupMetricSearch(form) {
+  // The metric chooser is a drop-down: a click elsewhere or Escape closes it.
+  function setupChooser(form) {
+    const chooser = document.getElementById("metric-chooser");
+    if (!chooser) return;
+    document.addEventListener("click", (e) => { if (!chooser.contains(e.target)) chooser.open = false; });
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape") chooser.open = false; });
     const search = form.querySelector(".metric-search");
     if (!search) return;
     search.addEventListener("input", () => {

@@ -115,6 +115,6 @@ window.FlowmlPlot = (function () {
     return Math.abs(xs[lo] - x) <= Math.abs(xs[hi] - x) ? lo : hi;
   }
 
-  return { SVG, COLOURS, el, text, html, tipRow, placeTip, toNumber, formatValue, formatTick, niceStep, linearTicks,
+  return { COLOURS, el, text, html, tipRow, placeTip, toNumber, formatValue, formatTick, niceStep, linearTicks,
     logTicks, extent, nearest };
 })();
