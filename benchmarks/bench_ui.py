@@ -15,6 +15,8 @@ is fetched over real HTTP with one keep-alive ``httpx.Client``. Each figure is t
   filtered    the same with ``metrics.m007 > 0.5 and params.p1 = 'v3'``
   last page   the 100 oldest runs (the page token of offset 9,900)
   home        GET / (experiments with their run counts)
+  history     GET /ui-api/metric-history of one run's 100,000-point metric, max_points 1000 (what
+              a chart asks for: thinned on the server)
   baseline    POST /api/2.0/mlflow/runs/search, max_results 100 (what MLflow's own UI asks the
               server for one page of its table): the same runs as JSON, no HTML.
 
@@ -69,9 +71,13 @@ def fill(db: str, artifacts: str, runs: int, metrics: int) -> str:
                         metrics=[Metric(f"m{k:03d}", rng.random(), 1_700_000_000_000 + i * 1000, 0) for k in range(metrics)],
                         params={f"p{k}": f"v{rng.randrange(10)}" for k in range(5)})
         store.update_run_info(run.info.run_id, "FINISHED", 1_700_000_000_000 + i * 1000 + 500)
+    long_run = store.create_run(experiment, "bench", 1_600_000_000_000, {}, "long-history", {}).info.run_id
+    for start in range(0, 100_000, 10_000):
+        store.log_batch(long_run, metrics=[Metric("loss", 1 / (1 + step) + rng.random() * 0.01, 1_600_000_000_000 + step, step)
+                                           for step in range(start, start + 10_000)])
     print(f"filled {runs:,} runs x {metrics} metrics in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     store.close()
-    return experiment
+    return experiment, long_run
 
 
 def quickstart(folder: str) -> str:
@@ -133,7 +139,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         db, artifacts = os.path.join(tmp, "ui.db"), os.path.join(tmp, "artifacts")
-        experiment = fill(db, artifacts, args.runs, args.metrics)
+        experiment, long_run = fill(db, artifacts, args.runs, args.metrics)
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "flowml", "server", "--backend-store-uri", f"sqlite:///{db}",
                                    "--artifacts-destination", artifacts, "--port", str(port)], start_new_session=True)
@@ -157,6 +163,8 @@ def main() -> None:
                     "filtered": median_ms(get(page, filter="metrics.m007 > 0.5 and params.p1 = 'v3'"), args.repeat),
                     "last page": median_ms(get(page, start=encode_page_token(args.runs - 100)), args.repeat),
                     "home": median_ms(lambda: client.get("/").raise_for_status(), args.repeat),
+                    "history": median_ms(lambda: client.get("/ui-api/metric-history", params={
+                        "runs": long_run, "key": "loss", "max_points": 1000}).raise_for_status(), args.repeat),
                 }
                 columns = client.get(page).text.count('class="sortable kind-metrics')
         finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import httpx
 import pytest
@@ -173,15 +172,12 @@ def long_run(ui_project) -> str:
     return run_id
 
 
-def test_a_100000_point_history_answers_quickly_with_at_most_n_points(ui_url, long_run):
+def test_a_100000_point_history_answers_with_at_most_n_points(ui_url, long_run):
+    """(Its speed is measured in benchmarks/bench_ui.py.)"""
     params = {"runs": [long_run], "key": "loss", "max_points": 1000}
-    httpx.get(f"{ui_url}/ui-api/metric-history", params=params)  # warm
-    started = time.perf_counter()
     reply = httpx.get(f"{ui_url}/ui-api/metric-history", params=params)
-    elapsed = time.perf_counter() - started
     run = reply.json()["runs"][0]
     assert run["total"] == 100_000 and run["downsampled"] and len(run["points"]) <= 1000
-    assert elapsed < 1.5, f"{elapsed:.2f}s"  # ~0.15 s on a quiet machine
     steps = {p[0]: p[2] for p in run["points"]}
     assert steps[61_234] == 25.0 and steps[70_000] == "NaN" and 0 in steps and 99_999 in steps
 
