@@ -12,8 +12,8 @@ more than the whole offer is bad input, reported before anything runs (:func:`ch
 
 Admission (:meth:`ResourcePool.admit`) is first fit in the scheduler's order with a bound on
 overtaking: a ready step that does not fit waits, and later ready steps that do fit may start
-ahead of it; but once as many steps have overtaken it as the offer has whole CPUs, nothing
-else starts until it has. Small steps thus fill the machine while a big one waits for room,
+ahead of it; but once as many steps have overtaken the oldest waiting step as the offer has
+whole CPUs, nothing else starts until it has. Small steps thus fill the machine while a big one waits for room,
 and a stream of small steps cannot postpone a big one forever.
 """
 
@@ -44,7 +44,7 @@ class Request:
     @classmethod
     def of(cls, resources: dict[str, float]) -> "Request":
         """The request of a node's declared ``resources`` (defaults: 1 CPU, no memory, no GPU)."""
-        return cls(round(resources.get("cpus", 1) * MILLI), int(resources.get("memory", 0)),
+        return cls(max(1, round(resources.get("cpus", 1) * MILLI)), int(resources.get("memory", 0)),
                    int(resources.get("gpus", 0)))
 
 
@@ -134,27 +134,37 @@ class ResourcePool:
         self.millicpus, self.memory = offer.millicpus, offer.memory
         self.grants: dict[str, Grant] = {}
         self.patience = max(1, offer.millicpus // MILLI)  # overtakes a waiting step tolerates
-        self.overtaken: dict[str, int] = {}
+        self.overtaken: dict[str, int] = {}  # the oldest waiting step -> how many started after it
         self._free: list[str] | None = None  # free GPU ids, once a step needed to know
 
     def admit(self, queue: list[str], requests: dict[str, Request]) -> list[str]:
         """The steps of ``queue`` (ready ones, oldest first) to start now, each now holding its
-        reservation (see the module's policy); until released, they count as running."""
+        reservation (see the module's policy); until released, they count as running.
+
+        Only the oldest step that does not fit counts being overtaken: the others wait behind
+        it and each becomes the oldest in turn. A scan stops once no CPU is left, and tries each
+        shape of request that did not fit only once, so a wide queue costs little.
+        """
         admitted: list[str] = []
-        waiting: list[str] = []
+        oldest: str | None = None  # the oldest step that does not fit
+        misfits: set[Request] = set()
         for name in queue:
-            if self.jobs is not None and len(self.grants) >= self.jobs:
+            if (self.jobs is not None and len(self.grants) >= self.jobs) or self.millicpus <= 0:
                 break
-            if any(self.overtaken[w] >= self.patience for w in waiting):
-                break
-            if not self._fits(requests[name]):
-                waiting.append(name)
-                self.overtaken.setdefault(name, 0)
+            request = requests[name]
+            if request in misfits or not self._fits(request):
+                misfits.add(request)
+                if oldest is None:
+                    oldest = name
+                    if self.overtaken.setdefault(name, 0) >= self.patience:
+                        break
                 continue
-            self._take(name, requests[name])
+            self._take(name, request)
             admitted.append(name)
-            for w in waiting:
-                self.overtaken[w] += 1
+            if oldest is not None:
+                self.overtaken[oldest] += 1
+                if self.overtaken[oldest] >= self.patience:
+                    break
         return admitted
 
     def env(self, name: str) -> dict[str, str]:
