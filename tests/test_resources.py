@@ -68,6 +68,22 @@ def test_two_cpu_steps_never_overlap_under_three_cpus_while_one_cpu_steps_run_to
     assert not overlap(big0, big1), (big0, big1)
 
 
+def test_by_default_the_machines_cpus_bound_the_steps_at_once(project):
+    """Without --cpus or -j, one more 1-CPU step than the machine has CPUs: never all at once."""
+    cpus = int(machine_cpus())
+    if cpus > 8:
+        pytest.skip("a wide machine: the DAG would need too many processes")
+    project.write("stamp.py", STAMP)
+    project.pipeline("name: d\nsteps:\n" + "".join(step(f"s{i}", 1) for i in range(cpus + 1)))
+    summary = project.run_json("--no-track")
+    assert summary["code"] == 0, summary["stderr"]
+    spans = [stamp(project, f"s{i}.txt") for i in range(cpus + 1)]
+    most = max(sum(1 for other in spans if other[0] <= s[0] < other[1]) for s in spans)
+    assert most <= cpus, spans
+    if cpus > 1:
+        assert most > 1, spans
+
+
 def test_jobs_still_limits_the_steps_at_once(project):
     project.write("stamp.py", STAMP)
     project.pipeline("name: j\nsteps:\n" + step("a", 1) + step("b", 1))
