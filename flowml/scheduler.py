@@ -422,7 +422,7 @@ class Scheduler:
                 return outcome
         # The step inherits the lock, so a step orphaned by a killed flowml keeps its outputs
         # locked until it exits: a rerun waits for it instead of writing beside it.
-        task = Task(name, env.wrap(_argv(decision.command)), self.plan.root,
+        task = Task(name, env.wrap_step(_argv(decision.command), node), self.plan.root,
                     self._process_env(env, name, decision, outcome.context), logs["stdout"], logs["stderr"],
                     node.timeout, pass_fds=(outcome.lock.fd,))
         start = time.perf_counter()

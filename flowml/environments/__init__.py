@@ -15,6 +15,7 @@ from typing import Any
 from flowml.errors import Problem, SpecError
 from flowml.plan import Plan
 from flowml.plugins import find_plugin
+from flowml.spec.node import Node
 
 BUILTIN = {"local": "flowml.environments.local:LocalEnvironment",
            "python": "flowml.environments.python:PythonEnvironment"}
@@ -45,6 +46,12 @@ class Environment(ABC):
     def wrap(self, argv: list[str]) -> list[str]:
         """The argv that runs ``argv`` inside this environment."""
         return argv
+
+    def wrap_step(self, argv: list[str], node: Node) -> list[str]:
+        """The argv that runs ``argv``, the command of ``node``, inside this environment. An
+        environment that applies what the step declares (a container's resource limits, the
+        variables it passes in) overrides this; the others need only :meth:`wrap`."""
+        return self.wrap(argv)
 
 
 def load_environment(kind: str, name: str, config: Any, root: str) -> Environment:
