@@ -1,13 +1,14 @@
-"""The shared folder of python environments: one virtual environment per resolved lock.
+"""The shared folder of environments: one virtual environment per resolved lock, and any other
+kind a plugin makes in it through :meth:`EnvStore.ensure_made` (a conda prefix per lock).
 
 Layout of the folder (``FLOWML_ENV_DIR``, else the user's cache folder)::
 
-    <key>/                 a finished environment (a relocatable venv), with
+    <key>/                 a finished environment (a relocatable venv, a conda prefix), with
         flowml-env.json    what it was made from (python, lock) and when
-        requirements.lock  the lock it was synced to
+        requirements.lock  the lock a venv was synced to
         .flowml-users/     one file per project that used it, touched on each use
     locks/<key>.lock       held shared by every process using <key>, exclusively to create or remove it
-    resolved/*.json        requirements resolved into locks (see :mod:`.resolve`)
+    resolved/*.json        requirements resolved into locks (see :mod:`.resolve`; plugins keep theirs here too)
     .tmp-<key>-*           an environment being made: renamed to <key> once complete
     .removed-*             an environment being removed: renamed aside first
 
@@ -27,10 +28,11 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable
 
 import xxhash
 
-from flowml.environments.uv.tool import UvError, run_uv, uv_env
+from flowml.environments.uv.tool import EnvSetupError, UvError, run_uv, uv_env
 
 ENV_DIR_VAR = "FLOWML_ENV_DIR"
 META = "flowml-env.json"
@@ -127,7 +129,7 @@ class EnvStore:
     # using -------------------------------------------------------------------------
 
     def ensure(self, key: str, lock: str, python: str, sync_args: list[str], meta: dict) -> EnvLock:
-        """The environment ``key`` made if missing; returns its lock, held shared.
+        """The virtual environment ``key`` made if missing; returns its lock, held shared.
 
         Args:
             lock: the requirements lock to sync it to.
@@ -137,18 +139,39 @@ class EnvStore:
         Raises:
             UvError: uv could not make it (nothing is left under ``key``).
         """
+        return self.ensure_made(key, lambda folder: _make_venv(folder, self.root, lock, python, sync_args), meta,
+                                ready=_has_python)
+
+    def ensure_made(self, key: str, make: Callable[[str], None], meta: dict,
+                    ready: Callable[[str], bool] | None = None) -> EnvLock:
+        """The environment ``key`` made by ``make`` if missing; returns its lock, held shared.
+
+        Any kind of environment shares the folder's locking, atomic creation, listing and pruning
+        this way: only what fills the folder differs.
+
+        Args:
+            make: fills a new folder (its path, not yet existing) with the environment; it is
+                renamed to ``key`` only once ``make`` returned and ``meta`` was written.
+            meta: what to record about it in ``flowml-env.json`` (``label`` and ``packages`` are
+                what ``flowml env list`` shows).
+            ready: whether a finished environment is still usable (a venv whose interpreter was
+                removed is not, and is made again); by default every finished one is.
+        Raises:
+            whatever ``make`` raises (nothing is left under ``key``), or
+            EnvSetupError: the environment ``make`` left is not ready.
+        """
         held = self.lock(key)
         while True:
             held.acquire(shared=True)
-            if self._complete(key):
+            if self._complete(key, ready):
                 return held
             held.release()
             held.acquire(shared=False)
             try:
-                if not self._complete(key):
-                    self._create(key, lock, python, sync_args, meta)
-                    if not self._complete(key):
-                        raise UvError("creating the virtual environment", f"{self.path(key)} has no bin/python")
+                if not self._complete(key, ready):
+                    self._create(key, make, meta)
+                    if not self._complete(key, ready):
+                        raise EnvSetupError(f"the environment made in {self.path(key)} is not usable")
             finally:
                 held.release()
 
@@ -163,25 +186,18 @@ class EnvStore:
             with open(marker, "w", encoding="utf-8") as fh:
                 fh.write(project)
 
-    def _complete(self, key: str) -> bool:
-        """Made to the end, and its interpreter still exists (``bin/python`` links to it)."""
+    def _complete(self, key: str, ready: Callable[[str], bool] | None) -> bool:
+        """Made to the end (its record written last), and still ``ready``."""
         path = self.path(key)
-        return os.path.exists(os.path.join(path, META)) and os.path.exists(os.path.join(path, "bin", "python"))
+        return os.path.exists(os.path.join(path, META)) and (ready is None or ready(path))
 
-    def _create(self, key: str, lock: str, python: str, sync_args: list[str], meta: dict) -> None:
+    def _create(self, key: str, make: Callable[[str], None], meta: dict) -> None:
         """Make ``key`` in a temporary folder and rename it into place (called under the exclusive lock)."""
         os.makedirs(self.root, exist_ok=True)
         self._remove_leftovers(key)
         tmp = os.path.join(self.root, f"{TMP}{key}-{uuid.uuid4().hex[:8]}")
         try:
-            env = uv_env()
-            run_uv(["venv", "--relocatable", "--no-project", "--quiet", "--python", python, tmp], self.root,
-                   "creating the virtual environment", env)
-            with open(os.path.join(tmp, LOCK_FILE), "w", encoding="utf-8") as fh:
-                fh.write(lock)
-            if lock.strip():
-                run_uv(["pip", "sync", "--quiet", "--python", os.path.join(tmp, "bin", "python"),
-                        os.path.join(tmp, LOCK_FILE), *sync_args], self.root, "installing the requirements", env)
+            make(tmp)
             with open(os.path.join(tmp, META), "w", encoding="utf-8") as fh:
                 json.dump({**meta, "key": key, "created": time.time()}, fh, indent=2)
             os.rename(tmp, self.path(key))
@@ -227,7 +243,8 @@ class EnvStore:
         created = meta.get("created", 0.0)
         last_used = max([created, *(u.stat().st_mtime for u in users)])
         python = meta.get("python", {})
-        return EnvInfo(entry.name, entry.path, f"{python.get('implementation', '?')} {python.get('version', '?')}",
+        label = meta.get("label") or f"{python.get('implementation', '?')} {python.get('version', '?')}"
+        return EnvInfo(entry.name, entry.path, label,
                        meta.get("packages", 0), _size(entry.path), created, last_used, sorted(projects),
                        self._in_use(entry.name))
 
@@ -290,6 +307,25 @@ class EnvStore:
         for entry in entries:
             if remove_all or (cutoff is not None and entry.stat().st_mtime < cutoff):
                 os.unlink(entry.path)
+
+
+def _make_venv(folder: str, cwd: str, lock: str, python: str, sync_args: list[str]) -> None:
+    """A relocatable virtual environment of ``python`` in ``folder``, synced to ``lock``."""
+    env = uv_env()
+    run_uv(["venv", "--relocatable", "--no-project", "--quiet", "--python", python, folder], cwd,
+           "creating the virtual environment", env)
+    with open(os.path.join(folder, LOCK_FILE), "w", encoding="utf-8") as fh:
+        fh.write(lock)
+    if lock.strip():
+        run_uv(["pip", "sync", "--quiet", "--python", os.path.join(folder, "bin", "python"),
+                os.path.join(folder, LOCK_FILE), *sync_args], cwd, "installing the requirements", env)
+    if not _has_python(folder):
+        raise UvError("creating the virtual environment", f"{folder} has no bin/python")
+
+
+def _has_python(path: str) -> bool:
+    """A venv is usable while its interpreter exists (``bin/python`` links to it)."""
+    return os.path.exists(os.path.join(path, "bin", "python"))
 
 
 def _why_remove(info: EnvInfo, days: float | None, remove_all: bool) -> str | None:
