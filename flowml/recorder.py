@@ -60,10 +60,12 @@ def _tracking(hook):
 
 class RunRecorder(Listener):
     """Tracks the execution of ``plan`` in the store at ``tracking_uri``, in ``experiment``
-    (default: the pipeline's name)."""
+    (default: the pipeline's name); ``tags`` (where the project came from) go on every run."""
 
-    def __init__(self, plan: Plan, tracking_uri: str, experiment: str | None = None) -> None:
+    def __init__(self, plan: Plan, tracking_uri: str, experiment: str | None = None,
+                 tags: dict[str, str] | None = None) -> None:
         self.plan = plan
+        self.source_tags = tags or {}
         self.uri = tracking_uri
         self.experiment = experiment or plan.name
         self.client = None
@@ -121,7 +123,7 @@ class RunRecorder(Listener):
         self.experiment_id = experiment.experiment_id if experiment else _create_experiment(self.client, self.experiment)
         self.user = current_user()
         self.tags = {"mlflow.user": self.user, "mlflow.source.type": "PROJECT", "mlflow.source.name": self.plan.path,
-                     "flowml.host": socket.gethostname(), **git_tags(self.plan.root)}
+                     "flowml.host": socket.gethostname(), **git_tags(self.plan.root), **self.source_tags}
         self.parent_id = self._create(self.plan.name, {**self.tags, "flowml.type": "pipeline",
                                                        "flowml.pipeline": self.plan.ident}, self.plan.params)
         for result in self.waiting:
