@@ -9,7 +9,7 @@ validators so that a mistake reads as one sentence, not as one error per union m
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
@@ -102,12 +102,21 @@ class CondaEnv(_Model):
     lock: str | None = None
 
 
-class DockerEnv(_Model):
-    """A container image, by name or built from a folder."""
+def _gpus(v: Any) -> Any:
+    if v == "all" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+        return v
+    raise ValueError(f"expected 'all' or a whole number of GPUs, got {_show(v)}")
 
-    image: str | None = None
-    build: str | None = None
-    gpus: Union[int, str, None] = None
+
+class DockerEnv(_Model):
+    """A container image, by name or built from a folder (the flowml-docker plugin)."""
+
+    image: str | None = Field(None, description="an image the engine has (nothing is pulled); with build, "
+                                                "also the tag of the built image")
+    build: str | None = Field(None, description="folder with a Dockerfile, relative to the pipeline; built once "
+                                                "per digest of its content")
+    gpus: Annotated[Union[int, Literal["all"], None], BeforeValidator(_gpus)] = Field(
+        None, description="'all' or a number: GPUs for steps that declare none in resources (not reserved)")
 
     @model_validator(mode="after")
     def _image_or_build(self) -> "DockerEnv":
