@@ -28,6 +28,8 @@ from flowml.deployments import DeploymentError
 from flowml.deployments.images import ImageBuilder
 from flowml.errors import Problem, SpecError
 
+from flowml_docker.engine import ErrorType, engine
+
 DEFAULT_BASE_IMAGE = f"python:{sys.version_info.major}.{sys.version_info.minor}-slim-bookworm"
 PORT = 8080
 MODEL_PATH = "/opt/ml/model"
@@ -108,8 +110,6 @@ def ensure_image(image: str, log: Callable[[str], None]) -> None:
     """
     import docker.errors
 
-    from flowml_docker.engine import engine
-
     client = engine()
     try:
         client.images.get(image)
@@ -126,32 +126,32 @@ def ensure_image(image: str, log: Callable[[str], None]) -> None:
                               "name one the engine has with --base-image") from None
 
 
-def build_context(context: str, tag: str, log: Callable[[str], None]) -> str:
-    """Build the folder ``context`` into the image ``tag`` (no network); returns the image id.
+def build_context(context: str, tag: str, log: Callable[[str], None], *, network_mode: str = "none",
+                  error: ErrorType = DeploymentError) -> str:
+    """Build the folder ``context`` into the image ``tag`` (by default with no network);
+    returns the image id.
 
     Raises:
-        DeploymentError: with the build's last lines when a step of the Dockerfile fails.
+        error: with the build's last lines when a step of the Dockerfile fails.
     """
     import docker.errors
 
-    from flowml_docker.engine import engine
-
-    client = engine()
+    client = engine(error)
     lines: list[str] = []
     try:
         for chunk in client.api.build(path=context, tag=tag, rm=True, forcerm=True, pull=False, decode=True,
-                                      network_mode="none"):
+                                      network_mode=network_mode):
             text = chunk.get("stream") or chunk.get("status") or ""
             for line in text.splitlines():
                 if line.strip():
                     lines.append(line)
                     log(line)
             if "error" in chunk or "errorDetail" in chunk:
-                error = chunk.get("error") or chunk["errorDetail"].get("message", "")
-                raise DeploymentError(f"building image {tag} failed: {error.strip()}\n" + _last(lines))
+                reason = chunk.get("error") or chunk["errorDetail"].get("message", "")
+                raise error(f"building image {tag} failed: {reason.strip()}\n" + _last(lines))
         return client.images.get(tag).id
     except docker.errors.APIError as exc:
-        raise DeploymentError(f"building image {tag} failed: {exc.explanation or exc}\n" + _last(lines)) from None
+        raise error(f"building image {tag} failed: {exc.explanation or exc}\n" + _last(lines)) from None
 
 
 def flowml_extras() -> str:
