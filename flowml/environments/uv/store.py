@@ -213,6 +213,33 @@ class EnvStore:
             if entry.name.startswith(f"{TMP}{key}-"):
                 shutil.rmtree(entry.path, ignore_errors=True)
 
+    # resolutions ---------------------------------------------------------------------
+
+    def read_resolution(self, name: str) -> dict | None:
+        """The JSON record ``resolved/<name>.json`` (what an environment's inputs resolved to),
+        or None; reading it marks it used, so ``prune`` keeps it."""
+        path = os.path.join(self.root, "resolved", name + ".json")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+            os.utime(path)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_resolution(self, name: str, data: dict) -> None:
+        """Store ``resolved/<name>.json`` atomically; failing to only costs resolving again."""
+        path = os.path.join(self.root, "resolved", name + ".json")
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, path)
+        except OSError:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
     # listing and pruning -----------------------------------------------------------
 
     def environments(self) -> list[EnvInfo]:
