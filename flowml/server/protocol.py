@@ -26,7 +26,7 @@ class Params:
         if request.method in ("GET", "DELETE") and not request.headers.get("content-length", "0").strip("0"):
             query = request.query_params
             return cls({**dict(query), **path}, {k: query.getlist(k) for k in query.keys()})
-        raw = await _read_capped(request, request.app.state.config.max_body_bytes)
+        raw = await read_capped(request, request.app.state.config.max_body_bytes)
         if not raw.strip():
             return cls(path)
         try:
@@ -113,7 +113,7 @@ class BodyTooLarge(TrackingError):
     """A JSON body over the server's limit (HTTP 413)."""
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
+async def read_capped(request: Request, limit: int) -> bytes:
     """The body, read as it arrives and refused past ``limit`` bytes: a chunked request has no
     Content-Length for the middleware to check, so the count is kept here."""
     chunks, size = [], 0

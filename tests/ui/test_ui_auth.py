@@ -59,3 +59,15 @@ def experiment_id_with(url: str, token: str, name: str) -> str:
     reply = httpx.get(f"{url}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name},
                       headers={"Authorization": f"Bearer {token}"})
     return reply.json()["experiment"]["experiment_id"]
+
+
+def test_sign_in_reads_no_more_than_a_form_before_any_token_is_checked(auth_ui):
+    url, _tokens = auth_ui
+
+    def chunks():  # chunked: no Content-Length for the body cap to see
+        for _ in range(64):
+            yield b"token=" + b"x" * 65536
+
+    reply = httpx.post(url + "/login", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.status_code == 413
+    assert httpx.get(url + "/health").status_code == 200

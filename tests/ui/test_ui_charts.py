@@ -93,6 +93,13 @@ def test_relative_and_wall_time_axes(ui, ui_url):
     assert any(":" in t for t in ticks.all_text_contents())
 
 
+def test_a_smoothing_that_is_not_a_number_draws_unsmoothed(ui, ui_url):
+    runs = sweep_runs(ui_url)
+    ui.goto(chart_url(ui_url, [runs["lr=0.05"]], ["loss"], smooth="nan"))
+    expect(ui.locator("section.chart[data-key=loss] path.line.raw")).to_have_count(1)
+    assert '"smooth": 0.0' in httpx.get(chart_url(ui_url, [runs["lr=0.05"]], ["loss"], smooth="nan")).text
+
+
 def test_a_hostile_run_name_is_text_in_the_legend_and_tooltip(ui, ui_url):
     runs = sweep_runs(ui_url)
     ui.goto(chart_url(ui_url, [runs[XSS], runs["lr=0.1"]], ["loss"]))

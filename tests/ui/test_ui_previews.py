@@ -177,6 +177,14 @@ def test_mlmodel_view_of_what_is_not_a_mapping_is_none():
     assert mlmodel_view("flavors: [unclosed\n") is None
 
 
+def test_mlmodel_view_refuses_aliases_that_would_expand_into_gigabytes():
+    levels = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    bomb = "flavors:\n  x:\n" + "".join(f"    {line}\n" for line in levels)  # 10^9 items once loaded
+    assert len(bomb) < 1000
+    assert mlmodel_view(bomb) is None  # shown as its text instead
+
+
 def test_preview_shapes_by_kind():
     assert preview(io.BytesIO(b"\x89PNG..."), "p.png", 7).kind == "image"
     assert preview(io.BytesIO(b"PK\x03\x04\0\0binary"), "model.skops", 12).kind == "binary"

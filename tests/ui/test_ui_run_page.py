@@ -138,3 +138,20 @@ def test_a_missing_run_is_a_not_found_page(ui_url):
     reply = httpx.get(f"{ui_url}/runs/0123456789abcdef0123456789abcdef")
     assert reply.status_code == 404 and reply.headers["content-type"].startswith("text/html")
     assert "<h1>Not found</h1>" in reply.text and "0123456789abcdef0123456789abcdef" in reply.text
+
+
+def test_a_deleted_run_says_so_and_odd_values_do_not_break_pages(ui_url):
+    """Any writer may send a timestamp far outside the calendar or an infinite duration tag:
+    the home page, the runs table and the run page must still answer."""
+    api = f"{ui_url}/api/2.0/mlflow"
+    experiment = httpx.post(f"{api}/experiments/create", json={"name": "odd-values"}).json()["experiment_id"]
+    odd = httpx.post(f"{api}/runs/create", json={"experiment_id": experiment, "start_time": 10**16}).json()["run"]
+    odd_id = odd["info"]["run_id"]
+    httpx.post(f"{api}/runs/set-tag", json={"run_id": odd_id, "key": "flowml.duration_s", "value": "inf"})
+    httpx.post(f"{api}/runs/log-metric", json={"run_id": odd_id, "key": "m", "value": 1, "timestamp": 10**16})
+    for path in ("/", f"/experiments/{experiment}", f"/runs/{odd_id}"):
+        assert httpx.get(ui_url + path).status_code == 200, path
+    gone = httpx.post(f"{api}/runs/create", json={"experiment_id": experiment}).json()["run"]["info"]["run_id"]
+    httpx.post(f"{api}/runs/delete", json={"run_id": gone})
+    page = httpx.get(f"{ui_url}/runs/{gone}")
+    assert page.status_code == 200 and "state-deleted" in page.text

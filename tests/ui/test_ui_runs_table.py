@@ -111,3 +111,21 @@ def _column(ui, ident: str) -> list[str]:
     idents = [headers.nth(i).get_attribute("data-column") for i in range(headers.count())]
     index = idents.index(ident)
     return [t.strip() for t in ui.locator(f"#runs tbody tr td:nth-child({index + 1})").all_inner_texts()]
+
+
+def test_sorted_by_a_metric_rows_keep_the_sort_and_the_forms_keep_the_state(ui, ui_url):
+    ui.goto(f"{ui_url}/experiments/{experiment_id(ui_url, 'quickstart')}?sort=metrics.accuracy&desc=1")
+    values = [float(v) for v in _column(ui, "metrics.accuracy") if v]
+    assert len(values) == 3 and values == sorted(values, reverse=True)  # no tree regrouping the rows
+    expect(ui.locator("#runs tbody tr .step-of").first).to_be_visible()
+    ui.select_option("#page-size", "25")
+    ui.click(".page-size button")
+    assert "sort=metrics.accuracy" in ui.url and "size=25" in ui.url
+    ui.click("details.columns summary")
+    ui.click(".column-chooser button")
+    assert "sort=metrics.accuracy" in ui.url
+
+
+def test_a_page_link_that_is_not_a_token_starts_from_the_first_page(ui_url):
+    reply = httpx.get(f"{ui_url}/experiments/{experiment_id(ui_url, 'grid')}", params={"start": "garbage", "size": 25})
+    assert reply.status_code == 200 and "1–25 of 60" in reply.text and "filter-error" not in reply.text

@@ -60,7 +60,7 @@ def _destination(request: Request) -> str:
 @router.get("/artifacts", summary="List the files of a folder of the artifacts destination")
 async def list_artifacts(request: Request) -> JSONResponse:
     _rel, folder = artifact_path(_destination(request), request.query_params.get("path"))
-    entries = await run_in_threadpool(folder_entries, folder)
+    entries, _ = await run_in_threadpool(folder_entries, folder)
     return JSONResponse({"files": [_file_info(name, is_dir, size) for name, is_dir, size in entries]}
                         if entries else {})
 
@@ -140,7 +140,7 @@ async def list_run_artifacts(request: Request) -> JSONResponse:
     root_uri = run.info.artifact_uri
     run_root = run_folder(root_uri, _destination(request))
     rel, folder = artifact_path(run_root, query.get("path"))
-    entries = await run_in_threadpool(folder_entries, folder)
+    entries, _ = await run_in_threadpool(folder_entries, folder)
     reply: dict = {"root_uri": root_uri}
     if entries:
         reply["files"] = [_file_info(posixpath.join(rel, name) if rel else name, is_dir, size)
@@ -167,22 +167,26 @@ def run_folder(artifact_uri: str, destination: str) -> str:
 
 # helpers (run in worker threads; the UI's artifact pages use them too) -------------------------
 
-def folder_entries(folder: str) -> list[tuple[str, bool, int | None]]:
-    """``(name, is_dir, size)`` of the files and folders in ``folder``, by name; without symbolic
-    links, uploads in progress and names no request could ask for again."""
+def folder_entries(folder: str, limit: int | None = None) -> tuple[list[tuple[str, bool, int | None]], int]:
+    """``(name, is_dir, size)`` of the files and folders in ``folder``, by name, without symbolic
+    links, uploads in progress and names no request could ask for again; with ``limit``, only the
+    first ``limit`` of them, and how many names were left unread (checking and sizing a name
+    costs far more than listing it, so a folder of 100,000 files costs a page of 500 little)."""
     try:
-        scan = list(os.scandir(folder))
+        scan = sorted(os.scandir(folder), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
-        return []
-    out = []
-    for entry in sorted(scan, key=lambda e: e.name):
+        return [], 0
+    out: list[tuple[str, bool, int | None]] = []
+    for index, entry in enumerate(scan):
+        if limit is not None and len(out) >= limit:
+            return out, len(scan) - index
         if is_upload_temp(entry.name) or not _requestable(entry.name):
             continue
         if entry.is_dir(follow_symlinks=False):
             out.append((entry.name, True, None))
         elif entry.is_file(follow_symlinks=False):
             out.append((entry.name, False, entry.stat(follow_symlinks=False).st_size))
-    return out
+    return out, 0
 
 
 def _requestable(name: str) -> bool:
@@ -203,18 +207,17 @@ def open_for_reading(full: str, rel: str):
     """``(handle, size)`` of the regular file at ``full`` (``rel`` names it in errors): a missing
     file is RESOURCE_DOES_NOT_EXIST, a folder or a device is refused. The size is the open
     file's, so a reply's Content-Length matches what is streamed."""
-    try:
-        handle = open(full, "rb", buffering=0)
-    except FileNotFoundError:
+    try:  # O_NONBLOCK: opening a FIFO planted in the folder must not hang a worker thread
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
         raise TrackingError(f"no artifact '{rel}'", "RESOURCE_DOES_NOT_EXIST") from None
-    except IsADirectoryError:
-        raise TrackingError(f"'{rel}' is a folder; list it with GET .../artifacts?path={quote(rel)}") from None
-    except NotADirectoryError:
-        raise TrackingError(f"no artifact '{rel}'", "RESOURCE_DOES_NOT_EXIST") from None
-    info = os.fstat(handle.fileno())
+    info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
-        handle.close()
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise TrackingError(f"'{rel}' is a folder; list it with GET .../artifacts?path={quote(rel)}")
         raise TrackingError(f"'{rel}' is not a file")
+    handle = os.fdopen(fd, "rb", buffering=0)
     return handle, info.st_size
 
 

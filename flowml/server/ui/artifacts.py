@@ -30,6 +30,7 @@ from flowml.server.routes.artifacts import (DOWNLOAD_HEADERS, attachment, folder
 from flowml.server.security import artifact_path
 from flowml.server.ui.previews import format_size, image_type, preview
 from flowml.server.ui.render import page
+from flowml.server.ui.selection import find_run
 
 router = APIRouter()
 
@@ -71,19 +72,16 @@ def run_crumbs(store, run, run_href: str | None = None) -> list[tuple[str, str |
 
 def parent_label(store, run_id: str) -> str:
     """A run's name for a link, or its short id if it cannot be read (deleted, never existed)."""
-    try:
-        return store.get_run(run_id).info.run_name or run_id[:8]
-    except TrackingError:
-        return run_id[:8]
+    run = find_run(store, run_id)
+    return (run.info.run_name if run else None) or run_id[:8]
 
 
 def read_folder(root: str, rel: str, limit: int = FOLDER_ENTRIES) -> tuple[list[Entry], int]:
     """The first ``limit`` entries of the folder ``rel`` (folders and files by name, no symbolic
     links), and how many more there are."""
     _rel, folder = artifact_path(root, rel)
-    found = folder_entries(folder)
-    return ([Entry(name, posixpath.join(rel, name) if rel else name, is_dir, size)
-             for name, is_dir, size in found[:limit]], max(len(found) - limit, 0))
+    found, more = folder_entries(folder, limit)
+    return [Entry(name, posixpath.join(rel, name) if rel else name, is_dir, size) for name, is_dir, size in found], more
 
 
 def artifact_tree(root: str, current: str = "", budget: int = TREE_ENTRIES) -> tuple[list[Entry], int]:

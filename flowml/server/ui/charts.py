@@ -9,6 +9,8 @@ more than one of a thousand.
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -34,7 +36,7 @@ def charts(request: Request, runs: list[str] = Query(default=[]), metrics: list[
     keys = sorted({key for run in selection.runs for key in run.data.metrics})
     asked = list(dict.fromkeys(metrics))
     chosen = [k for k in asked if k in keys] if asked else keys[:DEFAULT_CHARTS]
-    settings = {"x": x if x in X_AXES else "step", "log": bool(log), "smooth": min(max(smooth, 0.0), 0.99)}
+    settings = {"x": x if x in X_AXES else "step", "log": bool(log), "smooth": min(max(smooth, 0.0), 0.99) if math.isfinite(smooth) else 0.0}
     status = 200 if selection.runs else (404 if selection.unknown else 400)
     return page(request, "charts.html", status, title="Charts", section="experiments",
                 crumbs=crumbs(store, selection, "Charts"), selection=selection, keys=keys, chosen=chosen,

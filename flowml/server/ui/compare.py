@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Query, Request
 
-from flowml.server.ui.render import page
+from flowml.server.ui.render import page, user_tags
 from flowml.server.ui.selection import crumbs, select_runs
 from flowml.tracking.entities import json_number
 
 router = APIRouter()
 
-SYSTEM_TAGS = ("mlflow.", "flowml.")  # shown by the page's own rows (status, user, ...), not as tags
 
 
 @dataclass
@@ -52,7 +51,7 @@ def compare(request: Request, runs: list[str] = Query(default=[]), diff: int = 0
     found = selection.runs
     sections = [Section("Params", "params", _rows([r.data.params for r in found])),
                 Section("Metrics", "metrics", _rows([r.data.metrics for r in found])),
-                Section("Tags", "tags", _rows([{k: v for k, v in r.data.tags.items() if not k.startswith(SYSTEM_TAGS)}
+                Section("Tags", "tags", _rows([user_tags(r.data.tags)
                                                for r in found]))]
     enough = len(found) >= 2
     status = 200 if enough else (404 if selection.unknown else 400)

@@ -17,6 +17,8 @@ enter the next on its left, as people draw pipelines by hand.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import networkx as nx
@@ -145,7 +147,8 @@ def critical_path(durations: dict[str, float | None], edges: list[tuple[str, str
     rank = {node: i for i, node in enumerate(durations)}
     for node in nx.lexicographical_topological_sort(graph, key=rank.__getitem__):
         before = max(graph.predecessors(node), key=lambda p: total[p], default=None)
-        total[node] = (durations[node] or 0.0) + (total[before] if before is not None else 0.0)
+        own = durations[node] if durations[node] is not None and math.isfinite(durations[node]) else 0.0
+        total[node] = own + (total[before] if before is not None else 0.0)
         came_from[node] = before
     end = max(durations, key=lambda n: total[n])
     path: list[str] = []

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from flowml.server.protocol import read_capped
 from flowml.server.ui.render import page
 
 router = APIRouter()
@@ -25,8 +26,8 @@ def login_form(request: Request, next: str = "/"):
 
 @router.post("/login")
 async def login(request: Request):
-    body = await request.body()
-    form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+    body = await read_capped(request, MAX_FORM_BYTES)  # before any token is checked: never read more
+    form = parse_qs(body.decode("utf-8", "replace"))
     token = (form.get("token") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/"])[0])
     role = await run_in_threadpool(request.app.state.store.token_role, token) if token else None

@@ -51,12 +51,14 @@ def format_size(size: int | None) -> str:
     """``812 B``, ``1.8 KB``, ``2.4 MB``: a file's size for a listing."""
     if size is None:
         return ""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    return ""  # unreachable: the loop returns at GB
+    return f"{value:.1f} GB"
 
 
 # reading -------------------------------------------------------------------------------------
@@ -279,11 +281,18 @@ ID_KEYS = ("run_id", "model_id", "model_uuid", "artifact_path", "utc_time_create
 
 
 def mlmodel_view(text: str) -> MLmodelView | None:
-    """The MLmodel file ``text`` shaped for the page, or None if it is not a YAML mapping."""
+    """The MLmodel file ``text`` shaped for the page, or None if it is not a YAML mapping.
+
+    A document with aliases is not laid out (shown as its text instead): a few hundred bytes of
+    nested aliases expand into gigabytes once loaded ("billion laughs"), and an MLmodel that
+    MLflow or flowml wrote never has any."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        entry = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=loader)):
+            return None
+        entry = yaml.load(text, Loader=loader)
     except yaml.YAMLError:
         return None
     if not isinstance(entry, dict):

@@ -14,8 +14,8 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 
-from flowml.errors import TrackingError
 from flowml.server.ui.render import page
+from flowml.server.ui.selection import find_run
 
 router = APIRouter()
 
@@ -79,9 +79,9 @@ def trace(store, version) -> Trace:
     """The lineage ``version`` records (see :mod:`flowml.registry.register`), with its runs."""
     lineage = version.lineage
     producer_run_id = version.tags.get("flowml.model_run_id")
-    producer_run = _run(store, producer_run_id)
-    return Trace(lineage.pipeline_run_id, _run(store, lineage.pipeline_run_id), lineage.step,
-                 lineage.run_id or version.run_id, _run(store, lineage.run_id or version.run_id), lineage.cache_key,
+    producer_run = find_run(store, producer_run_id)
+    return Trace(lineage.pipeline_run_id, find_run(store, lineage.pipeline_run_id), lineage.step,
+                 lineage.run_id or version.run_id, find_run(store, lineage.run_id or version.run_id), lineage.cache_key,
                  version.tags.get("flowml.model_step"), producer_run_id, producer_run,
                  producer_run.data.tags.get("flowml.cache_key") if producer_run else None,
                  dict(sorted(lineage.input_digests.items())), lineage.content_digest)
@@ -100,12 +100,3 @@ def quoted(text: str) -> str:
 def like_text(text: str) -> str:
     """``text`` matched literally inside a LIKE pattern (its ``%``, ``_`` and ``\\`` escaped)."""
     return quoted(text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
-
-
-def _run(store, run_id: str | None):
-    if not run_id:
-        return None
-    try:
-        return store.get_run(run_id)
-    except TrackingError:
-        return None

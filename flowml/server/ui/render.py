@@ -31,12 +31,15 @@ def format_time(ms: int | None) -> str:
     """A store timestamp (ms since the epoch) as local date and time."""
     if ms is None:
         return ""
-    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):  # any writer may send any int64: show it as it is
+        return str(ms)
 
 
 def format_duration(seconds: float | None) -> str:
     """``0.4s``, ``12.3s``, ``4m 05s``, ``2h 03m``: short enough for a table cell."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+    if seconds is None or not math.isfinite(seconds):
         return ""
     if seconds < 60:
         return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
@@ -73,12 +76,21 @@ def _environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(time=format_time, duration=format_duration, number=format_number,
                        short=lambda run_id: (run_id or "")[:8], urlpath=lambda text: quote(str(text), safe="/"),
+                       segment=lambda text: quote(str(text), safe=""),  # one path segment: an id from a tag or a file
                        query=lambda params: urlencode(params, doseq=True))
     env.globals.update(version=__version__, run_duration=run_duration)
     return env
 
 
 ENV = _environment()
+
+
+SYSTEM_TAGS = ("mlflow.", "flowml.")  # what MLflow and flowml record themselves; pages show them apart
+
+
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The tags a user set (without MLflow's and flowml's own)."""
+    return {k: v for k, v in tags.items() if not k.startswith(SYSTEM_TAGS)}
 
 
 API_PATHS = ("/api/", "/ajax-api/", "/ui-api/", "/health", "/version", "/static/")

@@ -22,13 +22,12 @@ from flowml.errors import TrackingError
 from flowml.server.routes.artifacts import open_for_reading
 from flowml.server.security import artifact_path
 from flowml.server.ui.artifacts import artifact_tree, parent_label, run_crumbs, run_root
-from flowml.server.ui.previews import TAIL_LINES, format_size, tail_lines, window
-from flowml.server.ui.render import page
+from flowml.server.ui.previews import format_size, tail_lines, window
+from flowml.server.ui.render import SYSTEM_TAGS, page, user_tags
 
 router = APIRouter()
 
 STREAMS = ("stdout", "stderr")
-SYSTEM_TAG_PREFIXES = ("mlflow.", "flowml.")
 
 
 @dataclass
@@ -59,10 +58,10 @@ def run_page(request: Request, run_id: str):
     return page(request, "run.html", title=run.info.run_name or run_id, section="experiments",
                 crumbs=run_crumbs(store, run), run=run, tags=tags, parent_id=parent_id,
                 parent_name=parent_label(store, parent_id) if parent_id else None, children=children,
-                user_tags={k: v for k, v in tags.items() if not k.startswith(SYSTEM_TAG_PREFIXES)},
-                system_tags={k: v for k, v in tags.items() if k.startswith(SYSTEM_TAG_PREFIXES)},
+                user_tags=user_tags(tags),
+                system_tags={k: v for k, v in tags.items() if k.startswith(SYSTEM_TAGS)},
                 metrics=sorted(run.data.latest.values(), key=lambda m: m.key), artifacts=_artifacts(request, run),
-                tail_lines=TAIL_LINES, size=format_size)
+                size=format_size)
 
 
 def _artifacts(request: Request, run) -> RunFiles:

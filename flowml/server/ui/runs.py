@@ -3,7 +3,9 @@ sorted by any column, filtered with ``search_runs``'s grammar, a page at a time.
 
 Only the page's runs are loaded (100 by default), so the page costs the same with 10,000
 runs as with 10. The columns offered are the keys the page's runs have, plus the ones chosen.
-Pipeline runs are drawn as a tree: a step run follows its pipeline run when both are on the page.
+Sorted by time, pipeline runs are drawn as trees: a step run follows its pipeline run when both
+are on the page (its steps start after it, so the order still holds). Sorted by anything else,
+rows keep the sort's order, each step run naming its pipeline run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 
 from flowml.errors import TrackingError
-from flowml.server.ui.render import page, run_duration
+from flowml.server.ui.render import page, run_duration, user_tags
 from flowml.tracking.search import decode_page_token, encode_page_token
 
 router = APIRouter()
@@ -57,14 +59,17 @@ def runs_table(request: Request, experiment_id: str, filter: str = "", sort: str
     size = size if size in PAGE_SIZES else 100
     sort_column = _parse_column(sort) or Column("attributes", DEFAULT_ORDER[0].split(".", 1)[1])
     descending = bool(desc) if sort else DEFAULT_ORDER[1]
-    runs, next_token, total, filter_error = [], None, 0, None
     try:
         offset = decode_page_token(start or None)
+    except TrackingError:  # a stale or edited link: start again from the first page
+        offset, start = 0, ""
+    runs, next_token, total, filter_error = [], None, 0, None
+    try:
         runs, next_token = store.search_runs([experiment_id], filter, max_results=size,
                                              order_by=[sort_column.order_clause(descending)], page_token=start or None)
         total = store.count_runs([experiment_id], filter)
     except TrackingError as exc:
-        filter_error, offset = str(exc), 0
+        filter_error = str(exc)
     chosen = [c for c in (_parse_column(c) for c in cols or []) if c and c.kind in KINDS]
     available = _available(runs, chosen)
     shown = chosen if cols else [Column(kind, key) for kind in ("metrics", "params") for key in available[kind]]
@@ -83,8 +88,8 @@ def runs_table(request: Request, experiment_id: str, filter: str = "", sort: str
              "prev": link(start=encode_page_token(max(offset - size, 0))) if offset > 0 else None}
     return page(request, "runs.html", title=experiment.name, section="experiments",
                 crumbs=[("Experiments", "/"), (experiment.name, None)], experiment=experiment,
-                rows=_tree(runs), columns=shown, available=available, chosen={c.ident for c in shown},
-                attributes=ATTRIBUTES, sort=sort_column, descending=descending, sort_link=sort_link,
+                rows=_tree(runs) if sort_column.key == "start_time" else [Row(run) for run in runs],
+                columns=shown, available=available, chosen={c.ident for c in shown}, sort=sort_column, descending=descending, sort_link=sort_link,
                 filter=filter, filter_error=filter_error, size=size, sizes=PAGE_SIZES, pages=pages,
                 duration=run_duration)
 
@@ -103,7 +108,7 @@ def _available(runs: list, chosen: list[Column]) -> dict[str, list[str]]:
     for run in runs:
         keys["metrics"].update(run.data.metrics)
         keys["params"].update(run.data.params)
-        keys["tags"].update(k for k in run.data.tags if not k.startswith(("mlflow.", "flowml.")))
+        keys["tags"].update(user_tags(run.data.tags))
     for column in chosen:
         keys[column.kind].add(column.key)
     return {kind: sorted(found) for kind, found in keys.items()}

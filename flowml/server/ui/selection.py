@@ -39,6 +39,16 @@ def select_runs(store, ids: list[str]) -> Selection:
     return selection
 
 
+def find_run(store, run_id: str | None):
+    """The run ``run_id`` names, or None when there is none to show (no id, deleted, never existed)."""
+    if not run_id:
+        return None
+    try:
+        return store.get_run(run_id)
+    except TrackingError:
+        return None
+
+
 def crumbs(store, selection: Selection, label: str) -> list[tuple[str, str | None]]:
     """Experiments / <the runs' experiment, when they share one> / ``label``."""
     experiments = {run.info.experiment_id for run in selection.runs}

@@ -1,4 +1,6 @@
-// flowml UI: small conveniences on server-rendered pages. Every page works without them.
+// flowml UI: small conveniences on server-rendered pages, loaded by every page before the
+// page's own script. The pages are readable without scripts; selecting runs to compare or chart
+// and the charts themselves need them.
 "use strict";
 
 function onReady(fn) {
@@ -44,16 +46,20 @@ function setSubtree(table, runId, hidden) {
   }
 }
 
+// Type in ``input`` to narrow the ``labels`` (a selector inside the input's form) to those containing it.
+function filterLabels(input, labels) {
+  input.addEventListener("input", () => {
+    const needle = input.value.toLowerCase();
+    for (const label of input.form.querySelectorAll(labels)) {
+      label.classList.toggle("hidden", !label.textContent.toLowerCase().includes(needle));
+    }
+  });
+}
+window.FlowmlUI = { filterLabels };
+
 // Column chooser: type to narrow the list of keys.
 function setupColumnSearch() {
-  for (const input of document.querySelectorAll(".column-search")) {
-    input.addEventListener("input", () => {
-      const needle = input.value.toLowerCase();
-      for (const label of input.form.querySelectorAll("label")) {
-        label.classList.toggle("hidden", !label.textContent.toLowerCase().includes(needle));
-      }
-    });
-  }
+  for (const input of document.querySelectorAll(".column-search")) filterLabels(input, "label");
 }
 
 onReady(() => {

@@ -7,7 +7,7 @@
 
 (function () {
   const { COLOURS, el, text, html, toNumber, formatValue, formatTick, niceStep, linearTicks, logTicks, extent,
-    nearest, tipRow, placeTip } = window.FlowmlPlot;
+    nearest, tipRow, placeTip, onResize } = window.FlowmlPlot;
   const HEIGHT = 300;
   const MARGIN = { top: 14, right: 18, bottom: 36, left: 60 };
 
@@ -278,12 +278,7 @@
     form.elements.smooth.addEventListener("input", redraw);
     setupChooser(form);
     setupLegend();
-    let pending = false;
-    window.addEventListener("resize", () => {
-      if (pending) return;
-      pending = true;
-      requestAnimationFrame(() => { pending = false; redraw(); });
-    });
+    onResize(redraw);
     for (const chart of charts) {
       const width = chart.plot.clientWidth - MARGIN.left - MARGIN.right;
       const maxPoints = Math.min(4000, Math.max(500, 2 * Math.round(width)));
@@ -299,12 +294,7 @@
     document.addEventListener("keydown", (e) => { if (e.key === "Escape") chooser.open = false; });
     const search = form.querySelector(".metric-search");
     if (!search) return;
-    search.addEventListener("input", () => {
-      const needle = search.value.toLowerCase();
-      for (const label of form.querySelectorAll(".metric-chooser fieldset label")) {
-        label.classList.toggle("hidden", !label.textContent.toLowerCase().includes(needle));
-      }
-    });
+    window.FlowmlUI.filterLabels(search, ".metric-chooser fieldset label");
   }
 
   // Pointing at a run in the legend brings its lines forward and fades the others.

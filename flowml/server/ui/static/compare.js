@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { COLOURS, el, text, html, placeTip, toNumber, formatValue, formatTick, linearTicks } = window.FlowmlPlot;
+  const { COLOURS, el, text, html, placeTip, toNumber, formatValue, formatTick, linearTicks, onResize } = window.FlowmlPlot;
   const HEIGHT = 360;
   const MARGIN = { top: 16, right: 24, bottom: 52, left: 72 };
   const LABELLED = 12; // up to this many runs, each mark carries its run's name
@@ -138,12 +138,7 @@
     const note = document.getElementById("scatter-note");
     const draw = () => drawScatter(box, note, runs, form.elements.x.value, form.elements.y.value);
     form.addEventListener("change", draw);
-    let pending = false;
-    window.addEventListener("resize", () => {
-      if (pending) return;
-      pending = true;
-      requestAnimationFrame(() => { pending = false; draw(); });
-    });
+    onResize(draw);
     draw();
   }
 

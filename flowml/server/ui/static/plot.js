@@ -115,6 +115,16 @@ window.FlowmlPlot = (function () {
     return Math.abs(xs[lo] - x) <= Math.abs(xs[hi] - x) ? lo : hi;
   }
 
+  // Call draw again when the window is resized, at most once per frame.
+  function onResize(draw) {
+    let pending = false;
+    window.addEventListener("resize", () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => { pending = false; draw(); });
+    });
+  }
+
   return { COLOURS, el, text, html, tipRow, placeTip, toNumber, formatValue, formatTick, niceStep, linearTicks,
-    logTicks, extent, nearest };
+    logTicks, extent, nearest, onResize };
 })();
