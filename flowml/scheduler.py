@@ -30,10 +30,10 @@ from flowml.plan import Plan
 from flowml.runs import Listener, NodeResult, RunOptions, RunSummary, StepContext
 from flowml.environments import Environment, base_env, load_environments
 from flowml.errors import FlowmlError, Problem, SpecError, StoreError, did_you_mean
-from flowml.executors import Executor, ProcessResult, Task
+from flowml.executors import Executor, ProcessResult, StepSpec, Task
 from flowml.resources import Offer, Request, ResourcePool, check_offer, make_offer
 from flowml.spec.conditions import ConditionError, evaluate
-from flowml.spec.node import Node
+from flowml.spec.node import Node, is_within
 from flowml.spec.interpolate import Ref, format_value, substitute
 from flowml.spec.metrics import read_metrics
 
@@ -122,8 +122,10 @@ class Scheduler:
     def run(self) -> RunSummary:
         """Run the selection; returns the summary (never raises for a failing step)."""
         start = time.perf_counter()
-        for env in self.environments.values():
-            env.prepare()
+        if not self.executor.remote:  # a remote executor's steps prepare theirs where they run
+            for env in self.environments.values():
+                env.prepare()
+        self.executor.start(self.plan)
         self.listener.on_start(self.order)
         waiting = {n: len(self.preds[n]) for n in self.order}
         children: dict[str, list[str]] = {n: [] for n in self.order}
@@ -422,17 +424,25 @@ class Scheduler:
                 return outcome
         # The step inherits the lock, so a step orphaned by a killed flowml keeps its outputs
         # locked until it exits: a rerun waits for it instead of writing beside it.
-        task = Task(name, env.wrap_step(_argv(decision.command), node), self.plan.root,
-                    self._process_env(env, name, decision, outcome.context), logs["stdout"], logs["stderr"],
-                    node.timeout, pass_fds=(outcome.lock.fd,))
+        if self.executor.remote:  # the environment wraps the command where it runs
+            argv, variables, step = (_argv(decision.command), {},
+                                     self._step_spec(name, node, decision, outcome.context))
+        else:
+            argv, variables, step = (env.wrap_step(_argv(decision.command), node),
+                                     self._process_env(env, name, decision, outcome.context), None)
+        task = Task(name, argv, self.plan.root, variables, logs["stdout"], logs["stderr"], node.timeout,
+                    pass_fds=(outcome.lock.fd,), step=step)
         start = time.perf_counter()
         outcome.process = self._attempts(task, node, outcome)
         outcome.duration_s = time.perf_counter() - start
         if not outcome.process.ok or self._stop.is_set():
             return outcome
         try:
-            outcome.saved, missing = self.cache.save_outputs(node.outputs) if node.cacheable else (
-                self._hash_outputs(node.outputs))
+            if outcome.process.outputs is not None:
+                outcome.saved, missing = self._take_back(name, node, outcome)
+            else:
+                outcome.saved, missing = self.cache.save_outputs(node.outputs) if node.cacheable else (
+                    self._hash_outputs(node.outputs))
             if missing:
                 outcome.error = f"declared output{'s' if len(missing) > 1 else ''} not written: {', '.join(missing)}"
             elif node.metrics:
@@ -465,6 +475,23 @@ class Scheduler:
             retry_error_callback=lambda state: state.outcome.result(),
         )
         return retrying(attempt)
+
+    def _take_back(self, name: str, node: Node, outcome: "_Outcome") -> tuple[dict[str, Content], list[str]]:
+        """Outputs that a remote executor's step uploaded to its run, brought into the workspace
+        from there as a cache hit's are (fetched into the object store, then restored); with
+        the declared outputs the step did not write.
+
+        Raises:
+            StoreError: when some cannot be fetched.
+        """
+        saved = outcome.process.outputs
+        entry = Entry("", name, {}, saved, {}, run_id=outcome.context.run_id)
+        present, restore, lost = self.cache.outputs_state(entry)
+        if lost:
+            raise StoreError(f"{name}: {', '.join(lost)} could not be fetched from its run {entry.run_id} "
+                             f"on the tracking server")
+        self.cache.restore(entry, restore, present)
+        return saved, [o for o in node.outputs if o not in saved]
 
     def _inputs_changed(self, node: Node, manifest: dict[str, Any]) -> list[str]:
         """Inputs whose content differs from what the key was computed with (another process,
@@ -514,7 +541,8 @@ class Scheduler:
                 changed = sorted(p for p in outcome.saved if previous.outputs.get(p) != outcome.saved[p])
                 result.warnings.append(f"{name} is nondeterministic: same inputs, different {', '.join(changed)}")
             self.cache.record(self.state_key, Entry(decision.key, name, decision.manifest, outcome.saved,
-                                                    outcome.metrics, outcome.duration_s, outcome.context.run_id))
+                                                    outcome.metrics, outcome.duration_s, outcome.context.run_id),
+                              published=outcome.process.outputs is not None)
         return result
 
     # helpers -------------------------------------------------------------------------
@@ -526,12 +554,31 @@ class Scheduler:
     def _process_env(self, env: Environment, name: str, decision: _Decision, context: StepContext) -> dict[str, str]:
         variables = base_env()
         variables.update(self.resources.env(name))  # its GPUs; a step's own env_vars may still say otherwise
-        variables.update(decision.env_vars)
+        variables.update(self._step_variables(name, decision, context))
+        return env.process_env(variables)
+
+    def _step_variables(self, name: str, decision: _Decision, context: StepContext) -> dict[str, str]:
+        """The variables a step gets of its own, on top of those of the process that starts it."""
+        variables = dict(decision.env_vars)
         variables.update(FLOWML_PIPELINE=self.pipeline, FLOWML_STEP=name)
         if decision.key:  # what a register: step records in its version's lineage
             variables["FLOWML_CACHE_KEY"] = decision.key
         variables.update(context.env)
-        return env.process_env(variables)
+        return variables
+
+    def _step_spec(self, name: str, node: Node, decision: _Decision, context: StepContext) -> StepSpec:
+        """The step as a remote executor ships it: nothing of this machine's paths or variables,
+        and for each upstream output it reads, the run whose artifacts hold its objects."""
+        upstream = {}
+        for up in self.preds[name]:
+            result = self.results[up]
+            for path, content in result.outputs.items():
+                if any(is_within(path, i) or is_within(i, path) for i in node.inputs):
+                    upstream[path] = (content, result.source_run or result.run_id)
+        declared = self.plan.environments.get(node.env) if node.env else None
+        environment = (declared["kind"], node.env, declared["config"]) if declared else ("local", "local", None)
+        return StepSpec(_argv(decision.command), environment, self._step_variables(name, decision, context),
+                        dict(decision.manifest["inputs"]), upstream, context.run_id, self.cache.index.uri, node)
 
     def _log_paths(self, name: str) -> dict[str, str]:
         folder = os.path.join(self.cache.dir, "logs", self.logs_id)

@@ -237,11 +237,12 @@ class ProjectCache:
         """Look ``key`` up in the shared index (safe from a worker thread)."""
         return self.index.get(key)
 
-    def record(self, pipeline: str, entry: Entry) -> None:
-        """Store a new entry in the shared index (its objects first, when they must travel),
-        then make it its node's state here (so an entry recorded just before a crash is
-        found again by key)."""
-        self.publish(entry)
+    def record(self, pipeline: str, entry: Entry, published: bool = False) -> None:
+        """Store a new entry in the shared index (its objects first, when they must travel,
+        unless ``published``: a remote executor's step uploaded them), then make it its node's
+        state here (so an entry recorded just before a crash is found again by key)."""
+        if not published:
+            self.publish(entry)
         self.index.put(pipeline, entry)
         self.last_entries(pipeline)[entry.node] = entry
         with self.state.transaction():

@@ -27,6 +27,11 @@ from flowml.cli.options import EXIT, PARAMS, PIPELINE, TRACKING_URI, write_repor
 @click.option("--gpus", type=click.IntRange(min=0), metavar="N",
               help="GPUs to hand out, as device ids 0 to N-1 [default: those nvidia-smi lists].")
 @click.option("-k", "--keep-going", is_flag=True, help="After a failure, run every branch not downstream of it.")
+@click.option("--executor", "executor_name", default="local", show_default=True, metavar="NAME",
+              help="Where steps run: local, or an executor a plugin installs (dask: pip install flowml-dask).")
+@click.option("--scheduler", "scheduler_address", metavar="ADDRESS",
+              help="The cluster's scheduler for --executor dask, e.g. tcp://scheduler:8786 "
+                   "[default: $FLOWML_DASK_SCHEDULER].")
 @click.option("--dry-run", is_flag=True, help="Say what would run, and why; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress goes to stderr).")
 @click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Write a JUnit XML report.")
@@ -34,14 +39,16 @@ from flowml.cli.options import EXIT, PARAMS, PIPELINE, TRACKING_URI, write_repor
 @click.option("--experiment", metavar="NAME", help="Experiment of the runs [default: the pipeline's name].")
 @click.option("--no-track", is_flag=True, help="Record no runs (the cache still works).")
 @TRACKING_URI
-def run(pipeline, params, targets, from_, force, force_all, jobs, cpus, memory, gpus, keep_going, dry_run, as_json,
-        junit, live, experiment, no_track, tracking_uri):
+def run(pipeline, params, targets, from_, force, force_all, jobs, cpus, memory, gpus, keep_going, executor_name,
+        scheduler_address, dry_run, as_json, junit, live, experiment, no_track, tracking_uri):
     """Run PIPELINE, skipping every step whose inputs did not change.
 
     Each step execution, cache hits included, is tracked as a run nested under one run
     for the pipeline; a rerun where nothing changed records nothing. Steps run in parallel
     as long as the CPUs, memory and GPUs they declare fit in what the machine (or --cpus,
-    --memory, --gpus) offers.
+    --memory, --gpus) offers. With --executor dask they run on a Dask cluster's workers,
+    which need only reach the tracking server (a flowml server); the offer is then the
+    cluster's.
     """
     from flowml.resources import make_offer
     from flowml.runs import RunOptions
@@ -67,11 +74,18 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, cpus, memory, 
     # SIGHUP too: a closed terminal or SSH session must stop the steps, not orphan them.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, terminate)
-    with _scheduler(pipeline, params, options, tracking_uri, load_executor("local"), offer) as scheduler:
-        progress = make_listener(sys.stderr, live)
-        scheduler.listener = progress if no_track else Listeners(
-            progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment))
-        summary = scheduler.run()
+    executor = _executor(executor_name, scheduler_address, pipeline, tracking_uri, no_track)
+    try:
+        capacity = executor.capacity()
+        if capacity is not None:
+            _offer_of(offer, capacity)
+        with _scheduler(pipeline, params, options, tracking_uri, executor, offer) as scheduler:
+            progress = make_listener(sys.stderr, live)
+            scheduler.listener = progress if no_track else Listeners(
+                progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment))
+            summary = scheduler.run()
+    finally:
+        executor.close()
     if as_json:
         click.echo(summary_json(summary))
     if junit:
@@ -91,6 +105,46 @@ def status(pipeline, params, targets, from_, as_json, tracking_uri):
     from flowml.runs import RunOptions
 
     _plan(pipeline, params, RunOptions(targets, from_), as_json, tracking_uri)
+
+
+def _executor(name: str, scheduler_address: str | None, pipeline: str, tracking_uri: str | None, no_track: bool):
+    """The executor ``name``; one that runs steps on other machines needs a tracking server that
+    they can reach, where step outputs travel as artifacts of the steps' runs.
+
+    Raises:
+        SpecError: for --scheduler without such an executor, or a remote one without a server.
+    """
+    from flowml.errors import Problem, SpecError, pipeline_file
+    from flowml.executors import load_executor
+    from flowml.tracking.stores import resolve_uri
+
+    if scheduler_address and name == "local":
+        raise SpecError(Problem("--scheduler names the cluster of an executor that runs steps elsewhere "
+                                "(--executor dask); the local executor has none", "command line", field="--scheduler"))
+    executor = load_executor(name, **({"scheduler": scheduler_address} if scheduler_address else {}))
+    if not executor.remote:
+        return executor
+    uri = resolve_uri(tracking_uri, os.path.dirname(pipeline_file(pipeline)))
+    if no_track or not uri.startswith(("http://", "https://")):
+        why = "--no-track records no runs" if no_track else f"the tracking store is {uri}, not a server"
+        raise SpecError(Problem(f"--executor {name} runs steps on other machines, which fetch inputs and upload "
+                                f"outputs through a tracking server, but {why}; start `flowml server` and pass "
+                                "--tracking-uri http://HOST:PORT (or set FLOWML_TRACKING_URI)",
+                                "command line", field="--executor"))
+    return executor
+
+
+def _offer_of(offer, capacity) -> None:
+    """Fill the figures of ``offer`` that the command line did not set with an executor's capacity."""
+    from flowml.resources import MILLI
+
+    cpus, memory, gpus = capacity
+    if "cpus" not in offer.given:
+        offer.millicpus = round(cpus * MILLI)
+    if "memory" not in offer.given:
+        offer.memory = memory
+    if "gpus" not in offer.given:
+        offer.gpu_ids = tuple(str(i) for i in range(gpus))
 
 
 def _plan(pipeline, params, options, as_json: bool, tracking_uri: str | None, offer=None) -> None:

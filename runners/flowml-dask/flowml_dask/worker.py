@@ -1,0 +1,149 @@
+"""What a Dask worker runs for one step: the project unpacked into a fresh workspace, the
+inputs that upstream steps wrote fetched from the tracking server, the step run in its
+environment, its outputs uploaded to its run; then the workspace is removed.
+
+It reuses the core's parts as a local run would: :class:`ProjectCache` fetches objects from
+a run's artifacts (checked against their digests), restores and saves outputs and uploads
+them (``publish``), exactly as it does for a cache hit made on another machine;
+:func:`load_environment` prepares the step's environment here (a uv environment lands in
+this machine's shared folder); :class:`LocalExecutor` runs the process in its own process
+group with the step's timeout. Every input is checked against the digest the client
+computed its cache key with, so an entry never records outputs of inputs it did not see.
+
+The client stops a step through :func:`stop_steps` (``Client.run`` on every worker), since
+cancelling a Dask future cannot interrupt a task that has started.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import zlib
+from dataclasses import dataclass
+
+from flowml.cache.hashing import Content
+from flowml.cache.index import Entry
+from flowml.cache.store import ProjectCache
+from flowml.environments import base_env, load_environment
+from flowml.errors import FlowmlError
+from flowml.executors import ProcessResult, StepSpec, Task
+from flowml.executors.local import LocalExecutor
+from flowml_dask.project import unpack
+
+_lock = threading.Lock()
+_running: dict[str, LocalExecutor] = {}  # step id -> the executor running its process here
+_stopped: set[str] = set()  # step ids the client stopped, should they start here later
+
+
+@dataclass
+class StepOutcome:
+    """What comes back to the client: how the process ended, its outputs, its logs."""
+
+    process: ProcessResult  # with ``outputs`` when it succeeded and they were uploaded
+    logs: dict[str, bytes]  # stream -> zlib-compressed text
+    worker: str
+
+
+class StepSetupError(FlowmlError):
+    """The workspace could not be made ready for the step (an input, the environment)."""
+
+
+def run_step(spec: StepSpec, name: str, timeout: float | None, archive: bytes, step_id: str) -> StepOutcome:
+    """Run one attempt of step ``name`` here; never raises for the step's own faults."""
+    with tempfile.TemporaryDirectory(prefix="flowml-step-", dir=_scratch()) as tmp:
+        root, logs = os.path.join(tmp, "project"), {s: os.path.join(tmp, f"{s}.txt") for s in ("stdout", "stderr")}
+        for path in logs.values():
+            open(path, "wb").close()
+        unpack(archive, root)
+        cache = ProjectCache(root, spec.tracking_uri)
+        try:
+            process = _run(spec, name, timeout, cache, root, logs, step_id)
+        except (FlowmlError, OSError) as exc:
+            process = ProcessResult(None, 0.0, error=str(exc))
+        finally:
+            cache.close()
+        return StepOutcome(process, {s: _compressed(p) for s, p in logs.items()}, _address())
+
+
+def stop_steps(step_ids: list[str]) -> None:
+    """Stop the processes of ``step_ids`` running here (SIGTERM, then SIGKILL after a grace
+    period, in the background: this runs on the worker's event loop), and refuse them later."""
+    with _lock:
+        _stopped.update(step_ids)
+        found = [_running[i] for i in step_ids if i in _running]
+    for executor in found:
+        threading.Thread(target=executor.kill_all, name="flowml-stop", daemon=True).start()
+
+
+def _run(spec: StepSpec, name: str, timeout: float | None, cache: ProjectCache, root: str,
+         logs: dict[str, str], step_id: str) -> ProcessResult:
+    _bring_inputs(spec, cache)
+    kind, env_name, config = spec.environment
+    env = load_environment(kind, env_name, config, root)
+    env.prepare()
+    task = Task(name, env.wrap_step(spec.command, spec.node), root, env.process_env({**base_env(), **spec.variables}),
+                logs["stdout"], logs["stderr"], timeout)
+    executor = LocalExecutor()
+    with _lock:
+        if step_id in _stopped:
+            return ProcessResult(None, 0.0, killed=True)
+        _running[step_id] = executor
+    try:
+        process = executor.run(task)
+    finally:
+        with _lock:
+            _running.pop(step_id, None)
+    if process.ok:
+        process.outputs, _ = cache.save_outputs(spec.node.outputs)
+        cache.publish(Entry("", name, {}, process.outputs, {}, run_id=spec.run_id))
+    return process
+
+
+def _bring_inputs(spec: StepSpec, cache: ProjectCache) -> None:
+    """Restore the upstream outputs the step reads from the runs that hold them, then check
+    every input against its digest.
+
+    Raises:
+        StepSetupError: an output that cannot be fetched, an input that differs.
+    """
+    by_run: dict[str | None, dict[str, Content]] = {}
+    for path, (content, run_id) in spec.upstream.items():
+        by_run.setdefault(run_id, {})[path] = content
+    for run_id, outputs in by_run.items():
+        entry = Entry("", spec.node.name, {}, outputs, {}, run_id=run_id)
+        cache.fetch(entry)
+        lost = [p for p, c in outputs.items() if not cache.objects.has_content(c)]
+        if lost:
+            raise StepSetupError(f"{', '.join(lost)}, written by an upstream step, could not be fetched from run "
+                                 f"{run_id} on the tracking server {spec.tracking_uri}")
+        cache.restore(entry, list(outputs), {})
+    own = tuple(spec.node.outputs)
+    changed = [p for p, digest in spec.inputs.items() if cache.input_digest(p, {}, own) != digest]
+    if changed:
+        raise StepSetupError(f"{', '.join(changed)} differ{'s' if len(changed) == 1 else ''} from what the run's "
+                             "cache key was computed with (edited after the run began?)")
+
+
+def _compressed(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return zlib.compress(fh.read(), 1)
+
+
+def _scratch() -> str | None:
+    """The worker's local directory (``dask worker --local-directory``), else the system's temp folder."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().local_directory
+    except ValueError:  # not on a worker (called directly)
+        return None
+
+
+def _address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except ValueError:
+        return ""
