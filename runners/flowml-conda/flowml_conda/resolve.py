@@ -83,6 +83,7 @@ def remember_written(store: EnvStore, env_path: str, lock_path: str, resolution:
 
 
 def _work_out(env_path: str, lock_path: str | None, shown: dict[str, str], platform: str) -> Resolution:
+    """The lock's packages when it matches the environment file, else a new solve and lock."""
     from conda_lock.virtual_package import default_virtual_package_repodata
 
     from flowml_conda.envfile import lock_spec, read_env_file
