@@ -39,7 +39,8 @@ def docker_host():
 def engine(docker_host, project):
     """A docker SDK client. At the end, the containers labelled with the test's project
     (``flowml.project`` or ``flowml.test``) and the images tagged with its :func:`unique`
-    prefix are removed, so tests on other workers are left alone."""
+    prefix (or built for a docker environment named :func:`unique`) are removed, so tests on
+    other workers are left alone."""
     import docker
 
     client = docker.DockerClient(base_url=docker_host)
@@ -49,8 +50,9 @@ def engine(docker_host, project):
         for container in client.containers.list(all=True, filters={"label": label}):
             container.remove(force=True)
     prefix = unique_prefix(project)
+    built = f"flowml-env/{prefix[len('flowml-'):]}:"  # what a docker environment named unique builds
     for image in client.images.list():
-        if any(tag.split("/")[-1].startswith(prefix) for tag in image.tags):
+        if any(tag.split("/")[-1].startswith(prefix) or built in tag for tag in image.tags):
             try:
                 client.images.remove(image.id, force=True)
             except docker.errors.APIError:
@@ -68,6 +70,23 @@ def unique_prefix(project) -> str:
 def unique(project) -> str:
     """A name for this test's images and deployments (``t<hex>``; images get ``flowml-`` before it)."""
     return unique_prefix(project)[len("flowml-"):]
+
+
+@pytest.fixture
+def tracking_server(tmp_path_factory):
+    """A flowml server on SQLite (tests/server/conftest.py's, loaded by path: ``import conftest``
+    is ambiguous)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).parent.parent / "server" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("server_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    running = module.start_server(tmp_path_factory.mktemp("tracking-server"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture

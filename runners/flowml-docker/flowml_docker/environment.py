@@ -79,8 +79,10 @@ class DockerEnvironment(Environment):
             self.image_id = build_context(self.build, self.built_tag, lambda line: None, network_mode="host",
                                           error=self._error)
         if self.build is not None and self.image:
+            from docker.utils import parse_repository_tag
+
             with engine_errors(f"tagging image {self.built_tag} as {self.image}", self._error):
-                engine(self._error).images.get(self.image_id).tag(self.image)
+                engine(self._error).images.get(self.image_id).tag(*parse_repository_tag(self.image))
         self._remove_leftovers()
 
     def wrap(self, argv: list[str]) -> list[str]:
