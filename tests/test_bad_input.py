@@ -342,7 +342,7 @@ steps:
     env: e
 """, ("requirements file 'r.txt' not found", "expected a pip requirements file"), "pipeline.yaml:3:",
          "environments.e.python.requirements"),
-    Case("conda-env-not-available", """\
+    Case("conda-env-file-missing", """\
 name: t
 environments:
   e: {conda: {file: environment.yml}}
@@ -350,16 +350,18 @@ steps:
   a:
     run: echo hi
     env: e
-""", ("'conda'", "not available", "pip install flowml-conda"), "pipeline.yaml:3:", "environments.e"),
-    Case("docker-env-not-available", """\
+""", ("'environment.yml' not found", "expected a conda environment file"), "pipeline.yaml:3:",
+         "environments.e.conda.file"),
+    Case("docker-build-folder-missing", """\
 name: t
 environments:
-  e: {docker: {image: "python:3.11"}}
+  e: {docker: {build: nosuchdir/}}
 steps:
   a:
     run: echo hi
     env: e
-""", ("'docker'", "not available", "pip install flowml-docker"), "pipeline.yaml:3:", "environments.e"),
+""", ("build folder 'nosuchdir/' not found", "expected a folder with a Dockerfile"), "pipeline.yaml:3:",
+         "environments.e.docker.build"),
     Case("register-step-with-outputs", """\
 name: t
 steps:

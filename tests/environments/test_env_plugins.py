@@ -64,10 +64,19 @@ def test_a_kind_registered_by_a_plugin_runs_steps_and_keys_their_cache(project, 
     assert "environment legacy changed" in second["by_name"]["inside"]["reason"]
 
 
-def test_without_the_plugin_the_kind_names_the_package_to_install(project):
+def _hide_installed(folder, name: str = "flowml-conda") -> dict[str, str]:
+    """A distribution of the same name without entry points, first on PYTHONPATH: importlib.metadata
+    reads only the first distribution of a name, so the installed plugin's kind disappears."""
+    info = folder / f"{name.replace('-', '_')}-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0\n")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
+
+
+def test_without_the_plugin_the_kind_names_the_package_to_install(project, tmp_path_factory):
     project.pipeline(PIPELINE)
     project.write("environment.yml", "dependencies: [python=3.11]\n")
-    res = project.flowml("run")
+    res = project.flowml("run", env=_hide_installed(tmp_path_factory.mktemp("hidden")))
     assert res.code == 2 and "Traceback" not in res.err
     assert "pipeline.yaml:3:" in res.err and "environment kind 'conda' is not available" in res.err
     assert "pip install flowml-conda" in res.err

@@ -44,11 +44,7 @@ def test_models_page_lists_wine_with_its_alias_and_searches_by_name(ui, ui_url):
 
 
 def test_setting_an_alias_from_the_model_page(ui, ui_url):
-    ui.goto(f"{ui_url}/models/wine")
-    form = ui.locator("form.alias-form")
-    form.locator("input[name=alias]").fill("production")
-    form.locator("select[name=version]").select_option("1")
-    form.locator("button").click()
+    _set_alias(ui, ui_url, "production", "1")
     expect(ui.locator("#aliases tr[data-alias='production']")).to_contain_text("version 1")
     expect(ui.locator("#versions tr[data-version='1'] .aliases")).to_contain_text("@production")
     assert _alias(ui_url, "production").json()["model_version"]["version"] == "1"
@@ -58,16 +54,10 @@ def test_setting_an_alias_from_the_model_page(ui, ui_url):
 
 
 def test_moving_and_removing_an_alias(ui, ui_url):
-    ui.goto(f"{ui_url}/models/wine")
-    form = ui.locator("form.alias-form")
-    form.locator("input[name=alias]").fill("staging")
-    form.locator("select[name=version]").select_option("1")
-    form.locator("button").click()
+    _set_alias(ui, ui_url, "staging", "1")
     row = ui.locator("#aliases tr[data-alias='staging']")
     expect(row).to_contain_text("version 1")
-    form.locator("input[name=alias]").fill("staging")
-    form.locator("select[name=version]").select_option("2")
-    form.locator("button").click()
+    _set_alias(ui, ui_url, "staging", "2")
     expect(row).to_contain_text("version 2")
     row.locator("button", has_text="Remove").click()
     expect(row).to_have_count(0)
@@ -187,3 +177,12 @@ def test_missing_models_and_versions_get_error_pages(ui_url):
                          ("/models/wine/versions/first", 400)):
         reply = httpx.get(ui_url + path)
         assert reply.status_code == status and "text/html" in reply.headers["content-type"], path
+
+
+def _set_alias(ui, ui_url: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version`` with the model page's form."""
+    ui.goto(f"{ui_url}/models/wine")
+    form = ui.locator("form.alias-form")
+    form.locator("input[name=alias]").fill(alias)
+    form.locator("select[name=version]").select_option(version)
+    form.locator("button").click()
