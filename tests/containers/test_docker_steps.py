@@ -155,14 +155,14 @@ urllib.request.urlopen(request, timeout=10)
     assert {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"inside": 1.5}
 
 
-def test_an_interrupted_run_removes_its_container_and_a_run_removes_leftovers(project, engine):
+def test_output_streams_an_interrupted_run_removes_its_container_and_a_run_removes_leftovers(project, engine):
     project.pipeline(f"""\
 name: stopped
 environments:
   box: {{docker: {{image: {BASE}}}}}
 steps:
   long:
-    run: trap 'exit 143' TERM; touch started; sleep 60 & wait
+    run: trap 'exit 143' TERM; echo begun; touch started; sleep 60 & wait
     env: box
 """)
     dead = subprocess.Popen(["true"])  # the pid of an owner that is gone
@@ -172,6 +172,10 @@ steps:
     proc = project.start("run", "--no-track")
     try:
         project.wait_for("started", timeout=60)
+        deadline = time.monotonic() + 10  # the output is in the step's log while it runs
+        while [p.read_text() for p in project.root.glob(".flowml/logs/*/long.stdout")] != ["begun\n"]:
+            assert time.monotonic() < deadline, "the step's output did not reach its log file"
+            time.sleep(0.05)
         labelled = engine.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project.root}"})
         assert [c.id for c in labelled] != [] and leftover.id not in [c.id for c in labelled]
         stopped_at = time.monotonic()
