@@ -7,6 +7,7 @@ The functions behind the container's options are checked as units at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -201,6 +202,16 @@ steps:
     assert "pipeline.yaml:3" in res.err and "environments.box.docker.image" in res.err
     assert "localhost/flowml-no-such-image:1" in res.err and "Traceback" not in res.err
     assert not (project.root / ".flowml").exists()
+
+
+def test_a_container_that_cannot_be_run_fails_its_step_with_125(project, docker_host):
+    """The image went between loading the pipeline and running the step: `docker run`'s 125."""
+    spec = {"image": "localhost/flowml-no-such-image:1", "root": str(project.root), "environment": "box"}
+    proc = subprocess.run([sys.executable, "-m", "flowml_docker.step", json.dumps(spec), "--", "true"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 125
+    assert proc.stderr.startswith("flowml-docker: running a command in image localhost/flowml-no-such-image:1 failed")
+    assert "Traceback" not in proc.stderr
 
 
 # units -----------------------------------------------------------------------------------------

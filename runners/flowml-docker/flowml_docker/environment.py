@@ -76,7 +76,7 @@ class DockerEnvironment(Environment):
         this project's steps whose flowml process is gone (killed before it could clean up)."""
         if self.image_id is None:
             print(f"environment {self.name}: building image {self.built_tag} from {self.build}", file=sys.stderr)
-            self.image_id = build_context(self.build, self.built_tag, lambda line: None, network_mode="host",
+            self.image_id = build_context(self.build, self.built_tag, _show_build_line, network_mode="host",
                                           error=self._error)
         if self.build is not None and self.image:
             from docker.utils import parse_repository_tag
@@ -124,6 +124,10 @@ class DockerEnvironment(Environment):
 
     def _error(self, message: str) -> EnvSetupError:
         return EnvSetupError(f"environment {self.name}: {message}")
+
+
+def _show_build_line(line: str) -> None:
+    print("  " + line, file=sys.stderr, flush=True)
 
 
 def context_digest(folder: str) -> str:
