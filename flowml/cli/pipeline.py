@@ -14,6 +14,9 @@ from flowml.cli.options import EXIT, PARAMS, PIPELINE, TRACKING_URI, write_repor
 @cli.command()
 @PIPELINE
 @PARAMS
+@click.option("-e", "--entry-point", metavar="NAME", help="The MLproject's entry point to run [default: main].")
+@click.option("--version", metavar="REV", help="For a git repository: the branch, tag or commit to run "
+                                               "[default: its default branch].")
 @click.option("--target", "targets", multiple=True, metavar="STEP", help="Run STEP and what it needs.")
 @click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and everything downstream.")
 @click.option("--force", multiple=True, metavar="STEP", help="Run STEP even if it is cached.")
@@ -39,8 +42,9 @@ from flowml.cli.options import EXIT, PARAMS, PIPELINE, TRACKING_URI, write_repor
 @click.option("--experiment", metavar="NAME", help="Experiment of the runs [default: the pipeline's name].")
 @click.option("--no-track", is_flag=True, help="Record no runs (the cache still works).")
 @TRACKING_URI
-def run(pipeline, params, targets, from_, force, force_all, jobs, cpus, memory, gpus, keep_going, executor_name,
-        scheduler_address, dry_run, as_json, junit, live, experiment, no_track, tracking_uri):
+def run(pipeline, params, entry_point, version, targets, from_, force, force_all, jobs, cpus, memory, gpus,
+        keep_going, executor_name, scheduler_address, dry_run, as_json, junit, live, experiment, no_track,
+        tracking_uri):
     """Run PIPELINE, skipping every step whose inputs did not change.
 
     Each step execution, cache hits included, is tracked as a run nested under one run
@@ -49,16 +53,27 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, cpus, memory, 
     --memory, --gpus) offers. With --executor dask they run on a Dask cluster's workers,
     which need only reach the tracking server (a flowml server); the offer is then the
     cluster's.
+
+    PIPELINE is a pipeline file, a folder holding pipeline.yaml or an MLflow MLproject (run
+    as a one-step pipeline of its entry point), or a git repository, URI[#subdir], checked
+    out at --version into a cache (its runs are recorded in the store of the folder flowml
+    runs in).
     """
+    from flowml.projects.source import open_project
     from flowml.resources import make_offer
     from flowml.runs import RunOptions
 
+    source = open_project(pipeline, version, entry_point)
+    if source.fetched and not tracking_uri:
+        from flowml.tracking.stores import default_uri
+
+        tracking_uri = default_uri()  # a checkout in the cache is no place for the user's runs
     options = RunOptions(targets, from_, force, force_all, jobs, keep_going)
     offer = make_offer(cpus, memory, gpus)
     if junit and not os.access(os.path.dirname(os.path.abspath(junit)), os.W_OK):
         write_report(junit, "", "--junit")  # fails now with the reason, before any step runs
     if dry_run:
-        _plan(pipeline, params, options, as_json, tracking_uri, offer)
+        _plan(source, params, options, as_json, tracking_uri, offer)
         return
     import signal
 
@@ -74,15 +89,16 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, cpus, memory, 
     # SIGHUP too: a closed terminal or SSH session must stop the steps, not orphan them.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, terminate)
-    executor = _executor(executor_name, scheduler_address, pipeline, tracking_uri, no_track)
+    executor = _executor(executor_name, scheduler_address, source.folder, tracking_uri, no_track)
     try:
         capacity = executor.capacity()
         if capacity is not None:
             _offer_of(offer, capacity)
-        with _scheduler(pipeline, params, options, tracking_uri, executor, offer) as scheduler:
+        with _scheduler(source, params, options, tracking_uri, executor, offer) as scheduler:
             progress = make_listener(sys.stderr, live)
+            tags = source.run_tags(scheduler.plan.environments)
             scheduler.listener = progress if no_track else Listeners(
-                progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment))
+                progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment, tags))
             summary = scheduler.run()
     finally:
         executor.close()
@@ -101,10 +117,12 @@ def run(pipeline, params, targets, from_, force, force_all, jobs, cpus, memory, 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @TRACKING_URI
 def status(pipeline, params, targets, from_, as_json, tracking_uri):
-    """Say which steps of PIPELINE will run, and why."""
+    """Say which steps of PIPELINE (a pipeline file, or a folder with pipeline.yaml or an MLproject)
+    will run, and why."""
+    from flowml.projects.source import open_project
     from flowml.runs import RunOptions
 
-    _plan(pipeline, params, RunOptions(targets, from_), as_json, tracking_uri)
+    _plan(open_project(pipeline), params, RunOptions(targets, from_), as_json, tracking_uri)
 
 
 def _executor(name: str, scheduler_address: str | None, pipeline: str, tracking_uri: str | None, no_track: bool):
@@ -147,8 +165,8 @@ def _offer_of(offer, capacity) -> None:
         offer.gpu_ids = tuple(str(i) for i in range(gpus))
 
 
-def _plan(pipeline, params, options, as_json: bool, tracking_uri: str | None, offer=None) -> None:
-    with _scheduler(pipeline, params, options, tracking_uri, offer=offer) as scheduler:
+def _plan(source, params, options, as_json: bool, tracking_uri: str | None, offer=None) -> None:
+    with _scheduler(source, params, options, tracking_uri, offer=offer) as scheduler:
         results = scheduler.preview()
     if as_json:
         import json
@@ -162,13 +180,13 @@ def _plan(pipeline, params, options, as_json: bool, tracking_uri: str | None, of
 
 
 class _scheduler:
-    """Open the pipeline's plan and a scheduler on it (which opens the cache); closes the cache on exit."""
+    """Open the plan of a project source and a scheduler on it (which opens the cache); closes the cache on exit."""
 
-    def __init__(self, pipeline, params, options, tracking_uri=None, executor=None, offer=None) -> None:
+    def __init__(self, source, params, options, tracking_uri=None, executor=None, offer=None) -> None:
         from flowml.plan import write_plan
         from flowml.scheduler import Scheduler
 
-        plan, key = _open_plan(pipeline, params, options.targets, options.from_)
+        plan, key = _open_plan(source, params, options.targets, options.from_)
         self.scheduler = Scheduler(plan, None, executor, options, tracking_uri=tracking_uri, offer=offer)
         if key is not None:
             write_plan(plan, key)
@@ -180,16 +198,21 @@ class _scheduler:
         self.scheduler.cache.close()
 
 
-def _open_plan(pipeline, params, targets, from_):
+def _open_plan(source, params, targets, from_):
     """The plan stored for this invocation, or one compiled now with the key to store it under.
 
     Compiling imports pydantic and networkx; reading a stored plan imports neither. The key
-    and the compiled plan come from the same bytes of the file, read once.
+    and the compiled plan come from the same bytes of the file, read once. An MLproject's
+    plan is compiled every time: it depends on more than one file (its environment file, the
+    project's files, the paths its parameters name).
     """
-    from flowml.errors import pipeline_file
+    if source.mlproject:
+        from flowml.dag import build_dag, compile_plan
+
+        return compile_plan(build_dag(source.load(params)), targets, from_), None
     from flowml.plan import plan_key, read_plan
 
-    path = pipeline_file(pipeline)
+    path = source.pipeline
     try:
         with open(path, "rb") as fh:
             text = fh.read()

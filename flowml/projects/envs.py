@@ -72,7 +72,7 @@ def _require_kind(kind: str, key: str, where: tuple, source: SourceMap) -> None:
     try:
         environment_class(kind, key)
     except SpecError as exc:
-        raise SpecError(source.problem(where, f"{key}: {exc.problems[0].message}")) from None
+        raise SpecError(source.problem(where, exc.problems[0].message)) from None
 
 
 def _env_file(value: Any, key: str, where: tuple, folder: str, source: SourceMap) -> str:

@@ -87,6 +87,10 @@ def _from_folder(target: str) -> ProjectSource:
     if os.path.basename(path).lower() == MLPROJECT and os.path.isfile(path):
         folder = os.path.dirname(path)
         return ProjectSource(folder, mlproject=path, name=os.path.basename(folder))
+    if os.path.basename(path) == "pipeline.yaml" and not os.path.exists(path):  # plain `flowml run` by an MLproject
+        found = _find_in(os.path.dirname(path))
+        if found is not None:
+            return found
     pipeline = pipeline_file(path)  # loading it reports what is wrong with it
     return ProjectSource(os.path.dirname(pipeline), pipeline=pipeline)
 
