@@ -31,7 +31,6 @@ from flowml.executors import Executor, ProcessResult, Task
 from flowml.plan import Plan
 
 SCHEDULER_VARIABLE = "FLOWML_DASK_SCHEDULER"
-CONNECT_TIMEOUT_S = 10
 STOP_WAIT_S = 10  # how long Ctrl-C waits for stopped steps to report (their logs) before cancelling
 
 
@@ -57,7 +56,8 @@ class DaskExecutor(Executor):
 
     @property
     def client(self):
-        """The Dask client, connected on first use.
+        """The Dask client, connected on first use (giving up after Dask's connect timeout,
+        ``distributed.comm.timeouts.connect``: 30 s unless configured).
 
         Raises:
             SpecError: when the scheduler cannot be reached.
@@ -67,7 +67,7 @@ class DaskExecutor(Executor):
                 from distributed import Client
 
                 try:
-                    self._client = Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+                    self._client = Client(self.address, set_as_default=False)
                 except (OSError, TimeoutError, ValueError) as exc:
                     raise SpecError(Problem(f"cannot reach the Dask scheduler at {self.address}: {exc}",
                                             "command line", field="--scheduler")) from None
