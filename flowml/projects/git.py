@@ -63,6 +63,11 @@ def is_repository(path: str) -> bool:
         os.path.exists(os.path.join(path, part)) for part in ("HEAD", "objects", "refs"))
 
 
+def is_cached(uri: str) -> bool:
+    """Whether ``uri`` was cloned into the cache before."""
+    return os.path.isdir(os.path.join(_folder(uri), "repo.git"))
+
+
 def checkout(uri: str, version: str | None) -> Checkout:
     """A work tree of ``uri`` at ``version`` (a branch, tag or commit; default: the
     repository's default branch), fetched first unless ``version`` is a commit already here.
@@ -73,7 +78,7 @@ def checkout(uri: str, version: str | None) -> Checkout:
     """
     if version is not None and (not version.strip() or version.startswith("-")):
         raise SpecError(Problem("expected a branch, tag or commit", "command line", field=f"--version {version}"))
-    base = os.path.join(projects_dir(), hashlib.sha256(uri.encode()).hexdigest()[:20])
+    base = _folder(uri)
     mirror = os.path.join(base, "repo.git")
     os.makedirs(base, exist_ok=True)
     with _locked(os.path.join(base, "lock")):
@@ -83,6 +88,10 @@ def checkout(uri: str, version: str | None) -> Checkout:
             _fetch(uri, mirror)
         commit, branch = _resolve(uri, mirror, version)
         return Checkout(_work_tree(mirror, os.path.join(base, "commits"), commit), commit, branch)
+
+
+def _folder(uri: str) -> str:
+    return os.path.join(projects_dir(), hashlib.sha256(uri.encode()).hexdigest()[:20])
 
 
 def _clone(uri: str, base: str, mirror: str) -> None:

@@ -113,12 +113,14 @@ def _find_in(folder: str, source: ProjectSource | None = None) -> ProjectSource 
 
 def _from_git(target: str, version: str | None) -> ProjectSource:
     """Check out ``target`` (``URI[#subdir]``) at ``version`` and find its project there."""
-    from flowml.projects.git import checkout, is_repository
+    from flowml.projects.git import checkout, is_cached, is_repository
 
     uri, _, subdir = target.partition("#")
     subdir = _checked_subdir(subdir, target) if subdir else ""
     local = uri[len("file://"):] if uri.startswith("file://") else (None if _GIT_URI.match(uri) else uri)
-    if local is not None:
+    if local is not None and not uri.startswith("file://"):
+        uri = os.path.abspath(uri)
+    if local is not None and not is_cached(uri):  # once cloned, the copy serves while the original is away
         if not os.path.exists(local):
             raise SpecError(Problem(f"no such repository: {local}", "command line", field=target))
         if not is_repository(local):
@@ -127,8 +129,6 @@ def _from_git(target: str, version: str | None) -> ProjectSource:
             raise SpecError(Problem(f"--version {version}: {display_path(os.path.abspath(local))} is not a git "
                                     "repository; --version picks a branch, tag or commit of one",
                                     "command line", field=target))
-        if not uri.startswith("file://"):
-            uri = os.path.abspath(uri)
     done = checkout(uri, version)
     folder = os.path.join(done.folder, subdir)
     where = f"{subdir or '.'} at {done.commit[:12]}" + (f" ({version})" if version else "")

@@ -110,6 +110,11 @@ def test_a_tag_of_a_file_uri_runs_the_old_code_and_records_the_source(project, r
     again = flowml_run(project, cache, f"{uri}#sub", "--version", "v1.2", "-P", "alpha=0.4")
     assert again["by_name"]["main"]["status"] == "cached", again["stderr"]
 
+    repo.path.rename(repo.path.with_name("moved"))  # unreachable now: the copy fetched before serves
+    offline = flowml_run(project, cache, f"{uri}#sub", "--version", "v1.2", "-P", "alpha=0.4")
+    assert offline["by_name"]["main"]["status"] == "cached", offline["stderr"]
+    assert f"warning: cannot fetch {uri}" in offline["stderr"] and "using the copy fetched before" in offline["stderr"]
+
 
 def test_the_default_branch_a_named_branch_a_commit_and_new_commits(project, repo, cache):
     uri = f"file://{repo.path}#sub"
@@ -149,6 +154,14 @@ def test_a_bad_revision_or_folder_is_bad_input(project, repo, cache, target, ver
     assert res.code == 2 and "Traceback" not in res.err, res.err
     assert message in res.err, res.err
     assert not (project.root / "received.json").exists()
+
+
+def test_a_repository_that_cannot_be_cloned_is_a_failure_not_a_traceback(project, cache):
+    res = project.flowml("run", "https://127.0.0.1:9/nothing.git", env={"FLOWML_PROJECTS_DIR": str(cache)})
+    assert res.code == 1 and "Traceback" not in res.err, res.err
+    assert "error: cannot clone https://127.0.0.1:9/nothing.git: " in res.err
+    (entry,) = cache.iterdir()
+    assert not (entry / "repo.git").exists() and not [p for p in entry.iterdir() if p.name.startswith(".tmp")]
 
 
 def test_concurrent_runs_of_one_uri_share_one_clone(project, repo, cache):
