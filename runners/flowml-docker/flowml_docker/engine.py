@@ -16,31 +16,37 @@ from flowml.errors import FlowmlError
 ErrorType = Callable[[str], FlowmlError]
 
 
-def engine(error: ErrorType = DeploymentError, api_version: str | None = None):
-    """A ``docker.DockerClient`` that has answered a ping (one per process and ``api_version``).
-
-    Args:
-        api_version: the API version to speak, as another client found it (``client.api.api_version``);
-            default: ask the engine, which costs Podman about half a second.
+def engine(error: ErrorType = DeploymentError):
+    """A ``docker.DockerClient`` that has answered a ping (one per process).
 
     Raises:
         error: naming the address tried, when no engine answers there.
     """
     import docker.errors
+    import requests
 
     try:
-        return _connected(api_version)
-    except docker.errors.DockerException as exc:
+        return _connected()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         where = os.environ.get("DOCKER_HOST") or "the default socket (DOCKER_HOST is not set)"
         raise error(f"no container engine answers at {where}: {exc}; start Docker, or Podman's "
                     "Docker API (podman system service unix:///path/podman.sock) and set DOCKER_HOST") from None
 
 
 @functools.cache
-def _connected(api_version: str | None):
+def _connected():
+    """The client, speaking the API version that the engine's ``/_ping`` names in its headers
+    (Docker and Podman both send it). The SDK would ask ``/version``, which costs Podman about
+    half a second, paid by every step in a container and by every ``flowml run``."""
     import docker
 
-    client = docker.from_env(version=api_version)
+    probe = docker.from_env(version=docker.constants.MINIMUM_DOCKER_API_VERSION)  # connects to nothing yet
+    try:
+        reply = probe.api.get(probe.api.base_url + "/_ping", timeout=probe.api.timeout)
+        reply.raise_for_status()
+    finally:
+        probe.close()
+    client = docker.from_env(version=reply.headers.get("Api-Version") or "auto")
     client.ping()
     return client
 

@@ -98,8 +98,7 @@ class DockerEnvironment(Environment):
 
     def _command(self, argv: list[str], step: dict[str, Any]) -> list[str]:
         """The argv of :mod:`flowml_docker.step` running ``argv`` in this environment's image."""
-        spec = {"image": self.image_id, "root": self.root, "environment": self.name, "gpus": self.gpus,
-                "api_version": engine(self._error).api.api_version, **step}
+        spec = {"image": self.image_id, "root": self.root, "environment": self.name, "gpus": self.gpus, **step}
         return [sys.executable, "-m", "flowml_docker.step", json.dumps(spec), "--", *argv]
 
     def _image_id(self, ref: str) -> str | None:

@@ -69,12 +69,12 @@ def main(args: list[str]) -> int:
         return ENGINE_FAILED
     finally:
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # a second Ctrl-C must not cut the clean-up short
-        _discard(name, spec.get("api_version"))
+        _discard(name)
 
 
 def _run(spec: dict[str, Any], argv: list[str], name: str) -> int:
     """Run ``argv`` in a new container ``name``; its exit code."""
-    client = engine(api_version=spec.get("api_version"))
+    client = engine()
     what = f"step {spec['step']}" if spec.get("step") else "a command"
     with engine_errors(f"running {what} in image {spec['image']}"):
         container = client.containers.create(spec["image"], argv, name=name, **container_options(spec, os.environ))
@@ -162,14 +162,14 @@ def alive(pid: int) -> bool:
     return True
 
 
-def _discard(name: str, api_version: str | None) -> None:
+def _discard(name: str) -> None:
     """Stop and remove the container ``name`` if it exists. Quiet: whatever ended the step is
     what the step's log and exit code tell."""
     import docker.errors
     import requests
 
     try:
-        container = engine(api_version=api_version).containers.get(name)
+        container = engine().containers.get(name)
         if container.status == "running":
             container.stop(timeout=STOP_TIMEOUT_S)
         container.remove(force=True)
