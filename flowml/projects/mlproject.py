@@ -62,8 +62,6 @@ def load_mlproject(path: str, entry_point: str, overrides, default_name: str) ->
     Raises:
         SpecError: for any fault in the file, in its environment files or in ``overrides``.
     """
-    from pydantic import ValidationError
-
     from flowml.spec.models import Pipeline
 
     data, source = _read(path)
@@ -80,10 +78,7 @@ def load_mlproject(path: str, entry_point: str, overrides, default_name: str) ->
     if env is not None:
         spec["environments"] = {env.name: {env.kind: env.config}}
         spec["steps"][step]["env"] = env.name
-    try:
-        pipeline = Pipeline.model_validate(spec)
-    except ValidationError as exc:  # what the file gave passed every check above: a flowml fault
-        raise SpecError(source.problem((), f"cannot run this MLproject as a pipeline: {exc}")) from None
+    pipeline = Pipeline.model_validate(spec)  # every value was checked above
     aliases = {("steps", step): chosen.where, ("steps", step, "run"): chosen.where + ("command",)}
     if env is not None:
         aliases[("environments", env.name)] = env.where
@@ -103,6 +98,8 @@ def _read(path: str) -> tuple[dict, SourceMap]:
     if not isinstance(data, dict):
         raise SpecError(Problem("expected a mapping with name, entry_points and an environment", shown, 1, 1))
     problems = [_unknown_key(source, (), key, TOP_KEYS) for key in data if key not in TOP_KEYS]
+    if isinstance(data.get("name"), (dict, list)):
+        problems.append(source.problem(("name",), "expected the project's name, a string"))
     if problems:
         raise SpecError(problems)
     return data, source
@@ -256,13 +253,13 @@ def _command(point: EntryPoint, values: dict[str, str], source: SourceMap) -> tu
         parts.append(_literal(literal))
         if name is None:
             continue
-        if spec or conversion or name not in point.parameters:
-            declared = ", ".join(point.parameters) or "none"
-            why = (f"'{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}': a value is "
-                   "inserted as it is, without conversion or format" if (spec or conversion) and name in point.parameters
-                   else f"'{{{name}}}' is not a parameter of entry point '{point.name}'"
-                        f"{did_you_mean(name, point.parameters)} (declared: {declared})")
-            raise SpecError(source.problem(where, why))
+        if name not in point.parameters:
+            raise SpecError(source.problem(where, f"'{{{name}}}' is not a parameter of entry point '{point.name}'"
+                                                  f"{did_you_mean(name, point.parameters)} "
+                                                  f"(declared: {', '.join(point.parameters) or 'none'})"))
+        if spec or conversion:
+            raise SpecError(source.problem(where, f"'{{{name}...}}': a value is inserted as it is, without "
+                                                  "conversion or format"))
         parts.append(f"${{params.{name}}}")
     parts += [f" --{key} ${{params.{key}}}" for key in values if key not in point.parameters]
     return "".join(parts), {key: shlex.quote(value) for key, value in values.items()}
@@ -276,15 +273,16 @@ def _path_inputs(point: EntryPoint, values: dict[str, str], folder: str) -> list
 
 def project_files(folder: str) -> list[str]:
     """The project's files, relative to ``folder``: in a git work tree the files git tracks
-    (what a step writes there is not the project's), else what the folder holds (hidden
-    entries and stores of runs aside)."""
+    (what a step writes there is not the project's), else the folder's entries (hidden ones
+    and stores of runs aside)."""
     try:
         proc = subprocess.run(["git", "ls-files", "-z", "--cached"], cwd=folder, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         proc = None
-    if proc is not None and proc.returncode == 0:
-        listed = sorted({p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p})
-        return [p for p in listed if os.path.lexists(os.path.join(folder, p))]
+    listed = proc.stdout.decode("utf-8", "surrogateescape").split("\0") if proc and proc.returncode == 0 else []
+    tracked = sorted(p for p in set(listed) if p and os.path.lexists(os.path.join(folder, p)))
+    if tracked:  # (a folder of untracked files inside a repository is taken as a plain folder)
+        return tracked
     return sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.name not in _NOT_PROJECT)
 
 
