@@ -8,6 +8,7 @@ workspace: that is how the tests see where a step ran, and that a rerun ran noth
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,9 +76,9 @@ class Cluster:
             return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    base = tmp_path_factory.mktemp("dask")
+@contextlib.contextmanager
+def running_cluster(base: Path, workers: int = 2):
+    """A scheduler and ``workers`` single-threaded workers, each process in its own empty folder."""
     address = f"tcp://127.0.0.1:{free_port()}"
     processes = []
 
@@ -87,18 +88,24 @@ def cluster(tmp_path_factory):
             processes.append(subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=folder, stdout=log,
                                               stderr=subprocess.STDOUT, start_new_session=True))
 
-    folders = [base / "worker-1", base / "worker-2"]
+    folders = [base / f"worker-{i}" for i in range(1, workers + 1)]
     try:
         start(base / "scheduler", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
               "--no-dashboard")
         for folder in folders:
             start(folder, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
                   "--no-dashboard", "--local-directory", str(folder))
-        _wait_for_workers(address, 2)
+        _wait_for_workers(address, workers)
         yield Cluster(address, folders, processes)
     finally:
         for proc in reversed(processes):
             stop_group(proc)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with running_cluster(tmp_path_factory.mktemp("dask")) as started:
+        yield started
 
 
 def _wait_for_workers(address: str, count: int, timeout: float = 60) -> None:
@@ -219,6 +226,31 @@ def _ends(pid: int, within: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_step_whose_worker_dies_reruns_on_another_and_ends_as_a_local_run_does(fan, tmp_path_factory, project_class):
+    with running_cluster(tmp_path_factory.mktemp("dying")) as own:
+        proc = subprocess.Popen([sys.executable, "-m", "flowml", "run", "--executor", "dask", "--scheduler", own.address],
+                                cwd=fan.root, env={**os.environ, **fan.env}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not [line for line in marker_lines(fan) if line[0] == "left"]:
+            assert time.monotonic() < deadline and proc.poll() is None, "left did not start"
+            time.sleep(0.05)
+        _, cwd, pid = next(line for line in marker_lines(fan) if line[0] == "left")
+        dying = next(i for i, folder in enumerate(own.folders) if cwd.startswith(str(folder)))
+        os.killpg(own.processes[1 + dying].pid, signal.SIGKILL)  # the worker, not the step: it runs on, orphaned
+        os.killpg(os.getpgid(int(pid)), signal.SIGKILL)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    lefts = [cwd for step, cwd, _ in marker_lines(fan) if step == "left"]
+    assert len(lefts) == 2 and not lefts[1].startswith(str(own.folders[dying]))
+
+    local = project_class(tmp_path_factory.mktemp("local"))
+    for rel in ("pipeline.yaml", "work.py", "join.py", "src.txt"):
+        local.write(rel, fan.read(rel))
+    assert local.flowml("run", "--no-track").code == 0
+    for rel in ("out/left.txt", "out/right.txt", "joined.txt"):
+        assert fan.read(rel) == local.read(rel)
 
 
 def test_a_local_tracking_store_is_bad_input(project, cluster):
