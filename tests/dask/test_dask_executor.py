@@ -253,6 +253,17 @@ def test_a_step_whose_worker_dies_reruns_on_another_and_ends_as_a_local_run_does
         assert fan.read(rel) == local.read(rel)
 
 
+def test_the_offer_is_the_clusters(cluster):
+    from flowml_dask.executor import DaskExecutor
+
+    executor = DaskExecutor(cluster.address)
+    try:
+        cpus, memory, gpus = executor.capacity()
+    finally:
+        executor.close()
+    assert (cpus, gpus) == (2.0, 0) and memory > 0  # two workers of one thread each, no GPU resources
+
+
 def test_a_local_tracking_store_is_bad_input(project, cluster):
     project.pipeline("name: local\nsteps:\n  a: {run: 'true'}\n")
     res = project.flowml("run", "--executor", "dask", "--scheduler", cluster.address,
