@@ -22,6 +22,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from flowml.tracking.client import FlowmlClient  # noqa: E402
+from tests.environments.conftest import build_wheel  # noqa: E402
 from tests.server.conftest import start_server  # noqa: E402
 from tests.servers import free_port, stop_group  # noqa: E402
 
@@ -77,8 +78,9 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def running_cluster(base: Path, workers: int = 2):
-    """A scheduler and ``workers`` single-threaded workers, each process in its own empty folder."""
+def running_cluster(base: Path, workers: int = 2, env: dict | None = None):
+    """A scheduler and ``workers`` single-threaded workers, each process in its own empty folder
+    (with ``env`` and, as FLOWML_ENV_DIR, its own folder of python environments)."""
     address = f"tcp://127.0.0.1:{free_port()}"
     processes = []
 
@@ -86,7 +88,8 @@ def running_cluster(base: Path, workers: int = 2):
         folder.mkdir()
         with open(folder / "process.log", "wb") as log:
             processes.append(subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=folder, stdout=log,
-                                              stderr=subprocess.STDOUT, start_new_session=True))
+                                              stderr=subprocess.STDOUT, start_new_session=True,
+                                              env={**os.environ, **(env or {}), "FLOWML_ENV_DIR": str(folder / "envs")}))
 
     folders = [base / f"worker-{i}" for i in range(1, workers + 1)]
     try:
@@ -103,8 +106,18 @@ def running_cluster(base: Path, workers: int = 2):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    with running_cluster(tmp_path_factory.mktemp("dask")) as started:
+def pip_offline(tmp_path_factory) -> dict[str, str]:
+    """pip's settings (which uv environments follow) offering one local wheel, flowtiny 1.0."""
+    folder = tmp_path_factory.mktemp("wheels")
+    build_wheel(folder, "flowtiny", "1.0", "VALUE = 1\n")
+    (folder / "pip.conf").write_text("[global]\nno-index = true\n")
+    return {"PIP_CONFIG_FILE": str(folder / "pip.conf"), "PIP_FIND_LINKS": str(folder),
+            "UV_CACHE_DIR": str(folder / "uv-cache")}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, pip_offline):
+    with running_cluster(tmp_path_factory.mktemp("dask"), env=pip_offline) as started:
         yield started
 
 
@@ -136,8 +149,8 @@ def fan(project, tmp_path_factory, server, cluster):
     return project
 
 
-def dask_run(project, cluster, *args: str, **kw) -> dict:
-    return project.run_json("--executor", "dask", "--scheduler", cluster.address, *args, env=project.env, **kw)
+def dask_run(project, cluster, *args: str, env: dict | None = None) -> dict:
+    return project.run_json("--executor", "dask", "--scheduler", cluster.address, *args, env=env or project.env)
 
 
 def marker_lines(project) -> list[list[str]]:
@@ -251,6 +264,29 @@ def test_a_step_whose_worker_dies_reruns_on_another_and_ends_as_a_local_run_does
     assert local.flowml("run", "--no-track").code == 0
     for rel in ("out/left.txt", "out/right.txt", "joined.txt"):
         assert fan.read(rel) == local.read(rel)
+
+
+def test_a_python_environment_is_made_on_the_worker_that_runs_the_step(project, cluster, server, pip_offline,
+                                                                     tmp_path):
+    project.pipeline("""\
+        name: tiny
+        environments:
+          tiny: {python: {requirements: requirements.txt}}
+        steps:
+          use:
+            run: python -c "import flowtiny; open('value.txt', 'w').write(str(flowtiny.VALUE))"
+            env: tiny
+            inputs: [requirements.txt]
+            outputs: [value.txt]
+        """)
+    project.write("requirements.txt", "flowtiny==1.0\n")
+    env = {**pip_offline, "FLOWML_TRACKING_URI": server.url, "FLOWML_ENV_DIR": str(tmp_path / "client-envs")}
+    summary = dask_run(project, cluster, env=env)
+    assert summary["code"] == 0, summary["stderr"]
+    assert project.read("value.txt") == "1"
+    made = [f.name for f in cluster.folders if list((f / "envs").glob("*/flowml-env.json"))]
+    assert len(made) == 1, made  # where the step ran, and not on the client:
+    assert not list((tmp_path / "client-envs").glob("*/flowml-env.json"))
 
 
 def test_the_offer_is_the_clusters(cluster):
