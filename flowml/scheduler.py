@@ -95,6 +95,8 @@ class Scheduler:
         # names this execution's log folder when no listener gives steps a tracked run to log into
         self.logs_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._stop = threading.Event()
+        self._prepare_lock = threading.Lock()
+        self._prepared: dict[str, str | None] = {}  # environment -> None once ready, else why it is not
         self._failing = False
 
     # planning ------------------------------------------------------------------------
@@ -122,9 +124,6 @@ class Scheduler:
     def run(self) -> RunSummary:
         """Run the selection; returns the summary (never raises for a failing step)."""
         start = time.perf_counter()
-        if not self.executor.remote:  # a remote executor's steps prepare theirs where they run
-            for env in self.environments.values():
-                env.prepare()
         self.executor.start(self.plan)
         self.listener.on_start(self.order)
         waiting = {n: len(self.preds[n]) for n in self.order}
@@ -428,6 +427,10 @@ class Scheduler:
             argv, variables, step = (_argv(decision.command), {},
                                      self._step_spec(name, node, decision, outcome.context))
         else:
+            failure = self._prepare(node.env or "")
+            if failure:
+                outcome.process = ProcessResult(None, 0.0, error=failure)
+                return outcome
             argv, variables, step = (env.wrap_step(_argv(decision.command), node),
                                      self._process_env(env, name, decision, outcome.context), None)
         task = Task(name, argv, self.plan.root, variables, logs["stdout"], logs["stderr"], node.timeout,
@@ -450,6 +453,21 @@ class Scheduler:
         except (OSError, ValueError) as exc:
             outcome.error = str(exc)
         return outcome
+
+    def _prepare(self, name: str) -> str | None:
+        """Make the environment ``name`` ready before the first of its steps runs, once per run
+        (whichever step thread gets there first; the others wait): a run whose steps are all
+        cache hits creates no environment at all, which is what a second machine sharing the
+        cache wants. A remote executor's steps prepare theirs where they run. Returns why it
+        could not be made (every step of that environment then fails with it), or None."""
+        with self._prepare_lock:
+            if name not in self._prepared:
+                try:
+                    self.environments[name].prepare()
+                    self._prepared[name] = None
+                except FlowmlError as exc:
+                    self._prepared[name] = str(exc)
+            return self._prepared[name]
 
     def _attempts(self, task: Task, node: Node, outcome: "_Outcome") -> ProcessResult:
         """Run ``task`` up to ``retries + 1`` times with exponential backoff (tenacity).

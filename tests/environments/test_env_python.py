@@ -209,23 +209,36 @@ def test_env_prune_removes_the_unused_and_keeps_what_a_run_holds(project_class, 
     assert [(r["key"], r["action"]) for r in pruned] == [(os.path.basename(gone_env), "removed")]
     assert not os.path.exists(gone_env) and os.path.exists(kept_env)
 
-    # a run in progress holds its environments: --all keeps them
+    # a run in progress holds the environment of its running step: --all keeps it (the run
+    # makes the others when their first step starts, so those may go)
     kept.write("probe.py", PROBE + "import time, pathlib\npathlib.Path('started').touch()\n"
                                    "while not pathlib.Path('go').exists(): time.sleep(0.05)\n")
     proc = _start(kept, uv_env)
     try:
         kept.wait_for("started", timeout=60)
-        held = kept.flowml("env", "prune", "--all", "--json", env=uv_env.vars).json
-        assert {r["action"] for r in held} == {"kept"} and {r["reason"] for r in held} == {
-            "in use by a running process"}
+        held = {r["key"]: r for r in kept.flowml("env", "prune", "--all", "--json", env=uv_env.vars).json}
+        running = held[os.path.basename(kept_env)]
+        assert (running["action"], running["reason"]) == ("kept", "in use by a running process")
     finally:
         (kept.root / "go").touch()
-        proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err  # the environments pruned meanwhile were made again for their steps
     assert os.path.exists(kept_env)
     out = kept.flowml("env", "prune", "--all", env=uv_env.vars)
-    assert out.code == 0 and "removed" in out.out and "2 environment(s), freed" in out.out
+    assert out.code == 0 and "removed" in out.out and "environment(s), freed" in out.out
     assert uv_env.environments() == [] and uv_env.leftovers() == []
     assert "no environments in" in kept.flowml("env", "list", env=uv_env.vars).out
+
+
+def test_a_run_of_cache_hits_makes_no_environment(project, uv_env):
+    """What a second machine sharing the cache wants: steps that do not run need no environment."""
+    make(project)
+    run(project, uv_env)
+    assert project.flowml("env", "prune", "--all", env=uv_env.vars).code == 0
+    assert uv_env.environments() == []
+    again = run(project, uv_env)
+    assert set(statuses(again).values()) == {"cached"}
+    assert uv_env.environments() == []
 
 
 def test_env_prune_by_age(project, uv_env):
