@@ -119,6 +119,9 @@ def test_a_built_image_is_built_once_and_a_changed_dockerfile_reruns_only_its_st
     again = project.run_json("--no-track")
     assert "building image" not in again["stderr"]
     assert [s["status"] for s in again["steps"]] == ["cached", "cached"]
+    engine.images.remove(tagged.id, force=True)  # the fingerprint is the folder's digest:
+    hits = project.run_json("--no-track")         # cache hits need no image, and build none
+    assert [s["status"] for s in hits["steps"]] == ["cached", "cached"] and "building" not in hits["stderr"]
 
     project.write("image/Dockerfile", dockerfile.format("v2"))
     changed = project.run_json("--no-track")
@@ -127,6 +130,7 @@ def test_a_built_image_is_built_once_and_a_changed_dockerfile_reruns_only_its_st
     assert "environment" in changed["by_name"]["built"]["reason"]
     assert project.read("built.txt").split()[0] == "v2"
     assert engine.images.get(f"flowml-{unique}-built:latest").id != tagged.id
+    assert any(f"flowml-env/{unique}:" in tag for tag in engine.images.get(f"flowml-{unique}-built:latest").tags)
 
 
 def test_tracking_variables_reach_a_server_on_the_hosts_loopback(project, engine, tracking_server):

@@ -10,8 +10,11 @@ built from a folder.
   files a build would send, ``.dockerignore`` honoured), tagged
   ``flowml-env/<environment>:<digest>``, and also tagged ``image`` when that is given. The
   build runs on the host's network, like the steps.
-- The fingerprint is the image's id, so rebuilding with a changed Dockerfile (or moving the
-  name to another image) reruns exactly the steps that use it.
+- The fingerprint is the image's id for ``image``, and for ``build`` the digest of the folder
+  (known without building, so that a run of cache hits builds nothing; the image is the one
+  made once for that digest): a changed Dockerfile, or a name moved to another image, reruns
+  exactly the steps that use it. A base image changed under the same name (``FROM``) is not
+  seen until the folder changes.
 - ``gpus`` (``all`` or a count) gives the container GPUs when the step declares none in its
   ``resources`` (the scheduler does not reserve those); a step with ``resources.gpus`` gets the
   devices the scheduler granted it.
@@ -38,7 +41,7 @@ from flowml.errors import Problem, SpecError
 from flowml.spec.node import Node
 
 from flowml_docker.engine import engine, engine_errors
-from flowml_docker.image import build_context
+from flowml_docker.image import build_context, dockerignore_patterns
 from flowml_docker.step import OWNER_LABEL, PROJECT_LABEL, alive
 
 BUILD_REPOSITORY = "flowml-env"
@@ -58,7 +61,7 @@ class DockerEnvironment(Environment):
         if self.build is not None:
             self.digest = context_digest(self.build)
             self.built_tag = f"{BUILD_REPOSITORY}/{_repository_name(name)}:{self.digest[:DIGEST_CHARS]}"
-            self.image_id = self._image_id(self.built_tag)  # None until built
+            self.image_id: str | None = None  # known once prepared
         else:
             self.image_id = self._image_id(self.image)
             if self.image_id is None:
@@ -68,12 +71,16 @@ class DockerEnvironment(Environment):
                                         field="image"))
 
     def fingerprint(self) -> str:
-        # Not built yet (a preview): a new image will get a new id, so its steps will run.
-        return self.image_id or f"unbuilt:{self.digest}"
+        # Known before anything is built (a run of cache hits builds nothing): the built image
+        # is the one tagged with this digest, made once.
+        return f"build:{self.digest}" if self.build is not None else self.image_id
 
     def prepare(self) -> None:
-        """Build the image if its content digest has none yet, and remove the containers of
-        this project's steps whose flowml process is gone (killed before it could clean up)."""
+        """Before the first of its steps runs: build the image if its content digest has none
+        yet, and remove the containers of this project's steps whose flowml process is gone
+        (killed before it could clean up)."""
+        if self.build is not None and self.image_id is None:
+            self.image_id = self._image_id(self.built_tag)
         if self.image_id is None:
             print(f"environment {self.name}: building image {self.built_tag} from {self.build}", file=sys.stderr)
             self.image_id = build_context(self.build, self.built_tag, _show_build_line, network_mode="host",
@@ -136,7 +143,7 @@ def context_digest(folder: str) -> str:
     from docker.utils.build import exclude_paths
 
     digest = hashlib.sha256()
-    for rel in sorted(exclude_paths(folder, _dockerignore(folder))):
+    for rel in sorted(exclude_paths(folder, dockerignore_patterns(folder))):
         path = os.path.join(folder, rel)
         if os.path.islink(path):
             digest.update(b"L\0" + rel.encode() + b"\0" + os.readlink(path).encode() + b"\0")
@@ -154,16 +161,6 @@ def _file_digest(path: str) -> bytes:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.digest()
-
-
-def _dockerignore(folder: str) -> list[str]:
-    """The patterns of ``folder/.dockerignore``, read as the docker SDK reads them for a build."""
-    try:
-        with open(os.path.join(folder, ".dockerignore"), encoding="utf-8") as fh:
-            lines = [line.strip() for line in fh.read().splitlines()]
-    except FileNotFoundError:
-        return []
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _build_folder(value: str | None, root: str) -> str | None:

@@ -135,23 +135,37 @@ def build_context(context: str, tag: str, log: Callable[[str], None], *, network
         error: with the build's last lines when a step of the Dockerfile fails.
     """
     import docker.errors
+    from docker.utils.build import tar
 
     client = engine(error)
     lines: list[str] = []
     try:
-        for chunk in client.api.build(path=context, tag=tag, rm=True, forcerm=True, pull=False, decode=True,
-                                      network_mode=network_mode):
-            text = chunk.get("stream") or chunk.get("status") or ""
-            for line in text.splitlines():
-                if line.strip():
-                    lines.append(line)
-                    log(line)
-            if "error" in chunk or "errorDetail" in chunk:
-                reason = chunk.get("error") or chunk["errorDetail"].get("message", "")
-                raise error(f"building image {tag} failed: {reason.strip()}\n" + _last(lines))
+        # The archive of the context is ours to close: left to the SDK, a temporary file of the
+        # whole context waits for the garbage collector, and is deleted whenever that runs.
+        with tar(context, exclude=dockerignore_patterns(context)) as archive:
+            for chunk in client.api.build(fileobj=archive, custom_context=True, tag=tag, rm=True, forcerm=True,
+                                          pull=False, decode=True, network_mode=network_mode):
+                text = chunk.get("stream") or chunk.get("status") or ""
+                for line in text.splitlines():
+                    if line.strip():
+                        lines.append(line)
+                        log(line)
+                if "error" in chunk or "errorDetail" in chunk:
+                    reason = chunk.get("error") or chunk["errorDetail"].get("message", "")
+                    raise error(f"building image {tag} failed: {reason.strip()}\n" + _last(lines))
         return client.images.get(tag).id
     except docker.errors.APIError as exc:
         raise error(f"building image {tag} failed: {exc.explanation or exc}\n" + _last(lines)) from None
+
+
+def dockerignore_patterns(folder: str) -> list[str]:
+    """The patterns of ``folder/.dockerignore`` (none without one), read as the docker SDK reads them."""
+    try:
+        with open(os.path.join(folder, ".dockerignore"), encoding="utf-8") as fh:
+            lines = [line.strip() for line in fh.read().splitlines()]
+    except FileNotFoundError:
+        return []
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def flowml_extras() -> str:
