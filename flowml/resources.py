@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from flowml.errors import Problem, SpecError
+from flowml.errors import SpecError
 from flowml.plan import Plan
 
 MILLI = 1000  # CPUs are counted in thousandths, so that 0.1 + 0.2 fits in 0.3

@@ -77,7 +77,6 @@ def run(pipeline, params, entry_point, version, targets, from_, force, force_all
         return
     import signal
 
-    from flowml.executors import load_executor
     from flowml.progress import make_listener
     from flowml.recorder import RunRecorder
     from flowml.reports import junit_xml, summary_json

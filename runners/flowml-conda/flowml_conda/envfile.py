@@ -10,7 +10,6 @@ environment (uv) is flowml's way to install PyPI packages.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import yaml
