@@ -60,12 +60,14 @@ def _tracking(hook):
 
 class RunRecorder(Listener):
     """Tracks the execution of ``plan`` in the store at ``tracking_uri``, in ``experiment``
-    (default: the pipeline's name); ``tags`` (where the project came from) go on every run."""
+    (default: the pipeline's name); ``tags`` (where the project came from) go on every run;
+    ``steps`` adds ``{"tags": ..., "params": ...}`` to some nodes' runs (a chained project's)."""
 
     def __init__(self, plan: Plan, tracking_uri: str, experiment: str | None = None,
-                 tags: dict[str, str] | None = None) -> None:
+                 tags: dict[str, str] | None = None, steps: dict[str, dict[str, dict]] | None = None) -> None:
         self.plan = plan
         self.source_tags = tags or {}
+        self.steps = steps or {}
         self.uri = tracking_uri
         self.experiment = experiment or plan.name
         self.client = None
@@ -132,10 +134,11 @@ class RunRecorder(Listener):
         threading.Thread(target=self._heartbeat, name="flowml-heartbeat", daemon=True).start()
 
     def _child(self, name: str) -> str:
-        node = self.plan.nodes[name]
+        node, extra = self.plan.nodes[name], self.steps.get(name, {})
         tags = {**self.tags, "mlflow.parentRunId": self.parent_id, "flowml.type": "step", "flowml.step": node.step,
-                "flowml.node": name, "flowml.environment": node.env or "local"}
-        run_id = self.children[name] = self._create(name[:check.MAX_RUN_NAME], tags, {**node.params_used, **node.matrix})
+                "flowml.node": name, "flowml.environment": node.env or "local", **extra.get("tags", {})}
+        params = {**node.params_used, **node.matrix, **extra.get("params", {})}
+        run_id = self.children[name] = self._create(name[:check.MAX_RUN_NAME], tags, params)
         return run_id
 
     def _create(self, name: str, tags: dict[str, str], params: dict) -> str:

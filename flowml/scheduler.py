@@ -31,6 +31,7 @@ from flowml.runs import Listener, NodeResult, RunOptions, RunSummary, StepContex
 from flowml.environments import Environment, base_env, load_environments
 from flowml.errors import FlowmlError, Problem, SpecError, StoreError, did_you_mean
 from flowml.executors import Executor, ProcessResult, StepSpec, Task
+from flowml.projects.chain import open_chained
 from flowml.resources import Offer, Request, ResourcePool, check_offer, make_offer
 from flowml.spec.conditions import ConditionError, evaluate
 from flowml.spec.node import Node, is_within
@@ -83,6 +84,9 @@ class Scheduler:
         self.rank = {n: i for i, n in enumerate(self.order)}
         self.forced = set(self.order) if self.options.force_all else _forced(plan, self.options.force)
         self.environments = load_environments(plan)
+        # project: steps, their projects opened (versions resolved) and their environments added
+        self.chained, project_envs = open_chained(plan, remote=executor is not None and executor.remote)
+        self.environments.update(project_envs)
         self.offer = offer or (make_offer() if executor is not None else None)
         if self.offer is not None:
             check_offer(plan, self.offer)
@@ -262,6 +266,9 @@ class Scheduler:
             environment=self._env_fingerprint(node), inputs=node.inputs, outputs=node.outputs,
             cache_version=node.cache_version, metrics=node.metrics, producers=self.plan.producers[name],
             overlay=self.overlay)
+        if node.project:
+            manifest.update(self.chained[name].components(self.cache.memo))
+            command = self.chained[name].command
         if node.deploy:
             try:
                 manifest[DEPLOYED] = self._deployed_version(node)
@@ -408,7 +415,7 @@ class Scheduler:
 
     def _run_node(self, name: str, decision: _Decision, outcome: "_Outcome") -> "_Outcome":
         node = self.plan.nodes[name]
-        env = self.environments[node.env or ""]
+        env = self.environments[self._env_key(node)]
         logs = outcome.logs = outcome.context.logs or self._log_paths(name)
         if not outcome.lock.acquire(self._stop):
             outcome.process = ProcessResult(None, 0.0, killed=True)
@@ -427,13 +434,14 @@ class Scheduler:
             argv, variables, step = (_argv(decision.command), {},
                                      self._step_spec(name, node, decision, outcome.context))
         else:
-            failure = self._prepare(node.env or "")
+            failure = self._prepare(self._env_key(node))
             if failure:
                 outcome.process = ProcessResult(None, 0.0, error=failure)
                 return outcome
             argv, variables, step = (env.wrap_step(_argv(decision.command), node),
                                      self._process_env(env, name, decision, outcome.context), None)
-        task = Task(name, argv, self.plan.root, variables, logs["stdout"], logs["stderr"], node.timeout,
+        cwd = self.chained[name].folder if node.project else self.plan.root  # a project runs in its folder
+        task = Task(name, argv, cwd, variables, logs["stdout"], logs["stderr"], node.timeout,
                     pass_fds=(outcome.lock.fd,), step=step)
         start = time.perf_counter()
         outcome.process = self._attempts(task, node, outcome)
@@ -565,9 +573,19 @@ class Scheduler:
 
     # helpers -------------------------------------------------------------------------
 
+    def _env_key(self, node: Node) -> str:
+        """The key of ``node``'s environment in :attr:`environments`; a project step's is its project's."""
+        return self.chained[node.name].environment if node.project else node.env or ""
+
     def _env_fingerprint(self, node: Node) -> dict[str, str]:
-        env = self.environments[node.env or ""]
-        return {"name": node.env or "local", "fingerprint": env.fingerprint()}
+        env = self.environments[self._env_key(node)]
+        name = self.chained[node.name].environment_name if node.project else node.env or "local"
+        return {"name": name, "fingerprint": env.fingerprint()}
+
+    def step_runs(self) -> dict[str, dict[str, dict[str, str]]]:
+        """The tags and params of some nodes' runs beyond the pipeline's: a project step's
+        source and parameters."""
+        return {name: {"tags": c.tags, "params": c.params} for name, c in self.chained.items()}
 
     def _process_env(self, env: Environment, name: str, decision: _Decision, context: StepContext) -> dict[str, str]:
         variables = base_env()

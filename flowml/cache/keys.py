@@ -5,7 +5,8 @@ interpolated command and its environment variables, the params it uses, the envi
 fingerprint, the content of every input (upstream outputs included, which gives early
 cutoff: an upstream step that rewrites identical bytes does not invalidate its
 dependents), the code it runs, its declared outputs and metrics file, and its
-``cache: {version: N}``.
+``cache: {version: N}``; for a ``project:`` step, the project's commit (or its files' digest),
+subfolder, entry point and typed parameters (:mod:`flowml.projects.chain`).
 The full manifest is stored with each entry so that :func:`explain` can say in words
 why a step will run.
 """
@@ -19,8 +20,10 @@ from flowml.cache.hashing import hash_bytes
 
 KEY_FORMAT = 1
 MISSING = "missing"  # the digest of an input that does not exist
+PROJECT = "project"  # a project: step's project: {commit, subdir | files, entry_point, parameters}
+PROJECT_SOURCE = "project_source"  # the uri and version it names: one commit under two names is one key
 # Manifest fields that explain a key but are not part of it.
-EXPLAIN_ONLY = ("template", "producers")
+EXPLAIN_ONLY = ("template", "producers", PROJECT_SOURCE)
 
 
 def make_key(manifest: dict[str, Any]) -> str | None:
@@ -42,6 +45,7 @@ def explain(new: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
         a, b = params_old.get(name, "(unset)"), params_new.get(name, "(unset)")
         if a != b:
             reasons.append(f"param {name} {_show(a)} -> {_show(b)}")
+    reasons += _explain_project(new, old, bool(reasons))
     if new.get("command") != old.get("command") and (new.get("template") != old.get("template") or not reasons):
         reasons.append("command changed")
     if new.get("env_vars") != old.get("env_vars"):
@@ -60,6 +64,29 @@ def explain(new: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
         reasons.append(f"cache version {old.get('cache_version')} -> {new.get('cache_version')}")
     if not reasons and make_key(new) != make_key(old):
         reasons.append("cache key format changed")
+    return reasons
+
+
+def _explain_project(new: dict, old: dict, params_changed: bool) -> list[str]:
+    """A project step's reasons: its commit moved or its files changed, another entry point,
+    other parameters (unless a pipeline param already says so)."""
+    a, b = old.get(PROJECT) or {}, new.get(PROJECT) or {}
+    if a == b:
+        return []
+    source = new.get(PROJECT_SOURCE) or {}
+    what = f"project {source.get('uri', '')}".rstrip()
+    reasons = []
+    if a.get("commit") and b.get("commit") and a["commit"] != b["commit"]:
+        named = source.get("version") or "the default branch"
+        reasons.append(f"{what}: {named} is now commit {b['commit'][:12]} (was {a['commit'][:12]})")
+    elif a.get("files") != b.get("files") or a.get("commit") != b.get("commit") or a.get("subdir") != b.get("subdir"):
+        reasons.append(f"{what}: its files changed" if a.get("files") and b.get("files") else f"{what} changed")
+    if a.get("entry_point") != b.get("entry_point"):
+        reasons.append(f"entry point {a.get('entry_point')} -> {b.get('entry_point')}")
+    pa, pb = a.get("parameters", {}), b.get("parameters", {})
+    if not params_changed:
+        reasons += [f"project parameter {k} {_show(pa.get(k, '(unset)'))} -> {_show(pb.get(k, '(unset)'))}"
+                    for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
     return reasons
 
 

@@ -1,4 +1,4 @@
-"""Commands on the shared python environments: list them, prune the unused."""
+"""Commands on the shared environments (python venvs made with uv, conda prefixes): list them, prune the unused."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flowml.cli.options import JSON, echo_json, print_rich
 
 @cli.group()
 def env() -> None:
-    """The python environments shared by every project (in FLOWML_ENV_DIR)."""
+    """The environments shared by every project: python (uv) venvs and conda prefixes (in FLOWML_ENV_DIR)."""
 
 
 @env.command("list")

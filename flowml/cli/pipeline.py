@@ -97,7 +97,7 @@ def run(pipeline, params, entry_point, version, targets, from_, force, force_all
             progress = make_listener(sys.stderr, live)
             tags = source.run_tags(scheduler.plan.environments)
             scheduler.listener = progress if no_track else Listeners(
-                progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment, tags))
+                progress, RunRecorder(scheduler.plan, scheduler.cache.index.uri, experiment, tags, scheduler.step_runs()))
             summary = scheduler.run()
     finally:
         executor.close()

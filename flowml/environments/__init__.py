@@ -80,17 +80,14 @@ def environment_class(kind: str, name: str) -> type[Environment]:
 
 
 def load_environments(plan: Plan) -> dict[str, Environment]:
-    """One environment per environment the plan's nodes use (``""`` is local).
+    """One environment per environment the plan's nodes use (``""`` is local). A ``project:``
+    step's environment is its project's, opened with the project (:mod:`flowml.projects.chain`).
 
     Raises:
-        SpecError: at the file position of a kind that is not installed, or of a
-            ``project:``/``register:``/``deploy:`` step, which this version cannot run.
+        SpecError: at the file position of a kind that is not installed.
     """
     envs: dict[str, Environment] = {"": load_environment("local", "local", None, plan.root)}
     for node in plan.nodes.values():
-        if node.action != "run":
-            raise SpecError(plan.problem(("steps", node.step, node.action),
-                                         f"'{node.action}:' steps are not available in this version of flowml yet; use run:"))
         if node.env and node.env not in envs:
             envs[node.env] = _load_declared(plan, node.env)
     return envs

@@ -64,10 +64,8 @@ def load_mlproject(path: str, entry_point: str, overrides, default_name: str) ->
     """
     from flowml.spec.models import Pipeline
 
-    data, source = _read(path)
+    chosen, data, source = read_entry_point(path, entry_point)
     folder = os.path.dirname(path)
-    points = _entry_points(data, source)
-    chosen = _choose(points, entry_point, folder, source)
     values = _values(chosen, overrides, folder, source)
     run, params = _command(chosen, values, source)
     step = _step_name(chosen.name)
@@ -83,6 +81,26 @@ def load_mlproject(path: str, entry_point: str, overrides, default_name: str) ->
     if env is not None:
         aliases[("environments", env.name)] = env.where
     return LoadedPipeline(pipeline, path, folder, _aliased(source, aliases), params)
+
+
+def read_entry_point(path: str, name: str) -> tuple[EntryPoint, dict, SourceMap]:
+    """The entry point ``name`` of the MLproject file ``path``, with the file's data and
+    source map (its lines, for later problems).
+
+    Raises:
+        SpecError: for a fault in the file (at its line), or no such entry point (field ``-e NAME``).
+    """
+    data, source = _read(path)
+    return _choose(_entry_points(data, source), name, os.path.dirname(path), source), data, source
+
+
+def filled_command(point: EntryPoint, values: dict[str, str], source: SourceMap) -> str:
+    """The shell command ``point`` runs with ``values``: each inserted shell-quoted, and those
+    it does not declare appended as ``--key value``, as MLflow fills it."""
+    from flowml.spec.interpolate import substitute
+
+    run, quoted = _command(point, values, source)
+    return substitute(run, lambda ref: quoted[ref.name])
 
 
 def _read(path: str) -> tuple[dict, SourceMap]:
@@ -199,7 +217,7 @@ def _values(point: EntryPoint, overrides, folder: str, source: SourceMap) -> dic
                                                         f"default: give it a value with -P {name}=VALUE"))
             continue
         try:
-            values[name] = _typed(param.type, text, base)
+            values[name] = typed_value(param.type, text, base)
         except ValueError as exc:
             problems.append(source.problem(param.where, f"{label}: {exc}", key=True))
     if problems:
@@ -208,7 +226,7 @@ def _values(point: EntryPoint, overrides, folder: str, source: SourceMap) -> dic
     return values
 
 
-def _typed(kind: str, text: str, base: str) -> str:
+def typed_value(kind: str, text: str, base: str) -> str:
     """``text`` checked as a ``kind``; a path is made absolute (relative to ``base``)."""
     if kind == "float":
         try:

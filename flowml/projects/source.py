@@ -21,7 +21,7 @@ _GIT_URI = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[\w.-]+@[\w.-]+:)")
 MLPROJECT = "mlproject"  # matched ignoring case, as MLflow does
 DEFAULT_ENTRY_POINT = "main"
 # mlflow.project.env, in MLflow's words for the environment managers
-_ENV_TAG = {"python": "uv", "conda": "conda", "docker": "docker"}
+ENV_TAGS = {"python": "uv", "conda": "conda", "docker": "docker"}
 
 
 @dataclass
@@ -50,8 +50,14 @@ class ProjectSource:
         if self.mlproject:
             kinds = [env["kind"] for env in environments.values()]
             tags["mlflow.project.entryPoint"] = self.entry_point
-            tags["mlflow.project.env"] = _ENV_TAG.get(kinds[0], kinds[0]) if kinds else "local"
+            tags["mlflow.project.env"] = ENV_TAGS.get(kinds[0], kinds[0]) if kinds else "local"
         return tags
+
+
+def is_git_uri(target: str) -> bool:
+    """Whether ``target`` is a URI (``file://``, ``https://``, ``ssh://``, ``user@host:path``)
+    rather than a local path."""
+    return bool(_GIT_URI.match(target))
 
 
 def open_project(target: str, version: str | None = None, entry_point: str | None = None) -> ProjectSource:

@@ -89,15 +89,17 @@ def _node(pipeline: LoadedPipeline, name: str, step: Step, combo: dict[str, Any]
             outputs.append(metrics)
     upstream = sorted({ref.step for ref in refs_in([step.run, step.env_vars, step.when]) if ref.namespace == "steps"})
     action = next(a for a in ("run", "project", "register_", "deploy") if getattr(step, a) is not None).rstrip("_")
-    template, needs, deploy, register = step.run, list(step.needs), None, None
+    template, needs, deploy, register, project = step.run, list(step.needs), None, None, None
     if action in ("register", "deploy"):
         run, inputs, needs, record = _model_step(pipeline, name, step, resolve, inputs)
         deploy, register = (record, None) if action == "deploy" else (None, record)
         action, template = "run", run
+    elif action == "project":
+        project = _project_step(pipeline, name, step, resolve)
     return Node(node_name(name, combo), name, action, template, run, inputs, outputs, env_vars, used,
                 matrix=combo, env=step.env, needs=needs, retries=step.retries, timeout=step.timeout,
                 cache_version=step.cache_version, when=step.when, metrics=metrics,
-                declared_outputs=len(step.outputs), upstream_refs=upstream, deploy=deploy, register=register,
+                declared_outputs=len(step.outputs), upstream_refs=upstream, deploy=deploy, register=register, project=project,
                 resources=step.resources.model_dump(exclude_none=True) if step.resources else {})
 
 
@@ -141,6 +143,17 @@ def _model_step(pipeline: LoadedPipeline, name: str, step: Step, resolve, inputs
                  if other.register_ is not None and s != name and registered in _names_registered(pipeline, s, other)]
     needs = list(dict.fromkeys([*step.needs, *registers]))
     return argv, inputs, needs, {"name": deployment, "model": uri}
+
+
+def _project_step(pipeline: LoadedPipeline, name: str, step: Step, resolve) -> dict[str, Any]:
+    """A ``project:`` step's spec with ``${params...}`` and ``${matrix...}`` substituted; the
+    project itself is opened when the pipeline runs (:mod:`flowml.projects.chain`), since the
+    commit a version names can move between runs."""
+    where = ("steps", name)
+    if step.env is not None:
+        raise SpecError(pipeline.source.problem(where + ("env",), "a project: step runs in the environment its "
+                                                                  "project declares: remove 'env'"))
+    return substitute(step.project.model_dump(), resolve)
 
 
 def _check(pipeline: LoadedPipeline, where: tuple, rule, value: str):

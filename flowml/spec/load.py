@@ -20,7 +20,7 @@ from flowml.spec.yamlsource import SourceMap, load_yaml
 
 # Fields whose values may hold ${steps...} references (resolved once upstream steps finish).
 RUNTIME_FIELDS = ("run", "env_vars", "when")
-REF_FIELDS = ("run", "inputs", "outputs", "env_vars", "matrix", "when", "metrics")
+REF_FIELDS = ("run", "inputs", "outputs", "env_vars", "matrix", "when", "metrics", "project")
 
 
 @dataclass
@@ -183,6 +183,7 @@ def _check_references(spec: Pipeline, source: SourceMap) -> None:
 
 def _check_field_refs(spec: Pipeline, name: str, step: Step, field: str, path: tuple, source: SourceMap) -> list[Problem]:
     value = getattr(step, field)
+    value = value.model_dump() if isinstance(value, BaseModel) else value  # a project: step's mapping
     problems = []
     try:
         refs = list(refs_in(value))

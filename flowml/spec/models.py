@@ -182,12 +182,18 @@ class Resources(_Model):
 
 
 class ProjectSpec(_Model):
-    """Another project chained in as one step (executed by the environments issue)."""
+    """Another project (a folder or git repository with an MLproject file) whose entry point
+    runs as this step, in its own environment (flowml.projects.chain)."""
 
-    uri: str
-    version: str | None = None
-    entry_point: str = "main"
-    params: dict[str, Scalar] = Field(default_factory=dict)
+    uri: str = Field(description="a folder (relative to the pipeline), or a git URI (file://, https://, ssh://), "
+                                 "optionally followed by #subdir")
+    version: str | None = Field(None, description="for a git repository: the branch, tag or commit "
+                                                  "[default: its default branch]; resolved to a commit on every run")
+    entry_point: str = Field("main", description="the MLproject's entry point, or a .py or .sh file of the project")
+    parameters: dict[str, Scalar] = Field(
+        default_factory=dict, description="the entry point's parameters, typed as the project declares them; a "
+                                          "value naming one of the step's inputs or outputs is passed as that "
+                                          "path in this pipeline's folder")
 
 
 class Step(_Model):

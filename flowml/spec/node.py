@@ -35,6 +35,7 @@ class Node:
     upstream_refs: list[str] = field(default_factory=list)  # node or step names read via ${steps...}
     deploy: dict[str, str] | None = None  # a deploy: step's {"name", "model"}: the version is part of its key
     register: dict[str, str | None] | None = None  # a register: step's {"name", "alias"}: its version must exist
+    project: dict[str, Any] | None = None  # a project: step's {"uri", "version", "entry_point", "parameters"}
     resources: dict[str, float] = field(default_factory=dict)  # declared cpus/memory (bytes)/gpus; not in the key
 
     @property

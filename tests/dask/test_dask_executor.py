@@ -1,6 +1,6 @@
 """``flowml run --executor dask`` against a real ``dask scheduler`` and two ``dask worker``
 processes, each started in its own empty folder on 127.0.0.1 (one thread each, so that two
-ready steps land on different workers), with a flowml server as the tracking store.
+ready steps land on different workers), with a flowml server as the tracking store (conftest.py).
 
 The steps append a line (step, working folder, pid) to a marker file outside every
 workspace: that is how the tests see where a step ran, and that a rerun ran nothing.
@@ -8,13 +8,11 @@ workspace: that is how the tests see where a step ran, and that a rerun ran noth
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,9 +20,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from flowml.tracking.client import FlowmlClient  # noqa: E402
-from tests.environments.conftest import build_wheel  # noqa: E402
-from tests.server.conftest import start_server  # noqa: E402
-from tests.servers import free_port, stop_group  # noqa: E402
+from tests.dask.conftest import dask_run, running_cluster  # noqa: E402
 
 PIPELINE = """\
     name: fan
@@ -63,78 +59,6 @@ open("joined.txt", "w").write(open("out/left.txt").read() + open("out/right.txt"
 """
 
 
-@dataclass
-class Cluster:
-    address: str
-    folders: list[Path]
-    processes: list[subprocess.Popen]
-
-    def transitions(self) -> int:
-        """How many task state changes the scheduler has seen: it grows with every submission."""
-        from distributed import Client
-
-        with Client(self.address, timeout=10, set_as_default=False) as client:
-            return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
-
-
-@contextlib.contextmanager
-def running_cluster(base: Path, workers: int = 2, env: dict | None = None):
-    """A scheduler and ``workers`` single-threaded workers, each process in its own empty folder
-    (with ``env`` and, as FLOWML_ENV_DIR, its own folder of python environments)."""
-    address = f"tcp://127.0.0.1:{free_port()}"
-    processes = []
-
-    def start(folder: Path, *args: str) -> None:
-        folder.mkdir()
-        with open(folder / "process.log", "wb") as log:
-            processes.append(subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=folder, stdout=log,
-                                              stderr=subprocess.STDOUT, start_new_session=True,
-                                              env={**os.environ, **(env or {}), "FLOWML_ENV_DIR": str(folder / "envs")}))
-
-    folders = [base / f"worker-{i}" for i in range(1, workers + 1)]
-    try:
-        start(base / "scheduler", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-              "--no-dashboard")
-        for folder in folders:
-            start(folder, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                  "--no-dashboard", "--local-directory", str(folder))
-        _wait_for_workers(address, workers)
-        yield Cluster(address, folders, processes)
-    finally:
-        for proc in reversed(processes):
-            stop_group(proc)
-
-
-@pytest.fixture(scope="module")
-def pip_offline(tmp_path_factory) -> dict[str, str]:
-    """pip's settings (which uv environments follow) offering one local wheel, flowtiny 1.0."""
-    folder = tmp_path_factory.mktemp("wheels")
-    build_wheel(folder, "flowtiny", "1.0", "VALUE = 1\n")
-    (folder / "pip.conf").write_text("[global]\nno-index = true\n")
-    return {"PIP_CONFIG_FILE": str(folder / "pip.conf"), "PIP_FIND_LINKS": str(folder),
-            "UV_CACHE_DIR": str(folder / "uv-cache")}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, pip_offline):
-    with running_cluster(tmp_path_factory.mktemp("dask"), env=pip_offline) as started:
-        yield started
-
-
-def _wait_for_workers(address: str, count: int, timeout: float = 60) -> None:
-    from distributed import Client
-
-    with Client(address, timeout=timeout, set_as_default=False) as client:
-        client.wait_for_workers(count, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("server"))
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 def fan(project, tmp_path_factory, server, cluster):
     """The fan-out project, run against the module's cluster and server."""
@@ -147,10 +71,6 @@ def fan(project, tmp_path_factory, server, cluster):
     project.marker = marker
     project.env = {"FLOWML_TRACKING_URI": server.url}
     return project
-
-
-def dask_run(project, cluster, *args: str, env: dict | None = None) -> dict:
-    return project.run_json("--executor", "dask", "--scheduler", cluster.address, *args, env=env or project.env)
 
 
 def marker_lines(project) -> list[list[str]]:
