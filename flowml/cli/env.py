@@ -1,4 +1,5 @@
-"""Commands on the shared environments (python venvs made with uv, conda prefixes): list them, prune the unused."""
+"""Commands on the shared environments (python venvs made with uv, conda prefixes): list them,
+prune the unused."""
 
 from __future__ import annotations
 
