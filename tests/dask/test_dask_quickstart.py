@@ -42,8 +42,8 @@ def copy_example(project_class, folder: Path):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, project_class, cluster, server):
-    """The example run on the cluster (what each worker ran, and the scheduler's count of task
-    transitions after it), and run locally."""
+    """The example run on the cluster (with the steps each worker ran for it), and run locally
+    in a copy of its own with a local store."""
     remote = copy_example(project_class, tmp_path_factory.mktemp("quickstart-dask"))
     remote.env = {"FLOWML_TRACKING_URI": server.url}
     before = cluster.executed()
@@ -70,8 +70,9 @@ def test_the_outputs_equal_a_local_runs(runs, server):
         assert _digest(remote.root / rel) == _digest(local.root / rel), rel
     assert _mlmodel(remote.root) == _mlmodel(local.root)
     assert _predictions(remote.root) == _predictions(local.root)  # model.skops: same model, other zip dates
+    stores = ((server.url, runs["summary"]), (default_uri(str(local.root)), runs["local_summary"]))
     metrics = [FlowmlClient(uri).get_run(summary["by_name"]["evaluate"]["run_id"]).data.metrics
-               for uri, summary in ((server.url, runs["summary"]), (default_uri(str(local.root)), runs["local_summary"]))]
+               for uri, summary in stores]
     assert metrics[0] == metrics[1] and set(metrics[0]) == {"accuracy", "best_max_depth", "f1_macro"}
 
 
