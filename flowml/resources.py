@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from flowml.errors import SpecError
+from flowml.errors import Problem, SpecError
 from flowml.plan import Plan
 
 MILLI = 1000  # CPUs are counted in thousandths, so that 0.1 + 0.2 fits in 0.3
@@ -70,14 +70,22 @@ def make_offer(cpus: float | None = None, memory: int | None = None, gpus: int |
     """The machine's offer, with any figure given on the command line in its place.
 
     ``gpus=N`` offers N devices without looking for them: the first N that
-    ``CUDA_VISIBLE_DEVICES`` names when it names that many, else ``0`` to ``N-1``.
+    ``CUDA_VISIBLE_DEVICES`` names, or ``0`` to ``N-1`` when it is not set.
+
+    Raises:
+        SpecError: for ``gpus=N`` when ``CUDA_VISIBLE_DEVICES`` names fewer than N devices
+            (handing out ids it left out would give steps GPUs the user excluded).
     """
     given = {name for name, value in (("cpus", cpus), ("memory", memory), ("gpus", gpus)) if value is not None}
     offer = Offer(round(cpus * MILLI) if cpus is not None else round(machine_cpus() * MILLI),
                   memory if memory is not None else machine_memory(), given)
     if gpus is not None:
-        visible = _visible_devices() or ()
-        offer.gpu_ids = tuple(visible[:gpus]) if len(visible) >= gpus else tuple(str(i) for i in range(gpus))
+        visible = _visible_devices()
+        if visible is not None and len(visible) < gpus:
+            raise SpecError(Problem(f"--gpus {gpus}: CUDA_VISIBLE_DEVICES names {len(visible)} device(s) "
+                                    f"({','.join(visible) or 'none'}); offer at most {len(visible)}, or "
+                                    f"change CUDA_VISIBLE_DEVICES", "command line", field="--gpus"))
+        offer.gpu_ids = tuple(visible[:gpus]) if visible is not None else tuple(str(i) for i in range(gpus))
     return offer
 
 

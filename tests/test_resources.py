@@ -16,6 +16,7 @@ import pytest
 
 from flowml.resources import (GPU_VARIABLE, Offer, Request, ResourcePool, format_size, machine_cpus, machine_gpus,
                               machine_memory, make_offer)
+from flowml.errors import SpecError
 from flowml.spec.units import parse_size
 
 # A step's process: sleep, then write "start end devices" (devices "unset" when the variable is).
@@ -285,6 +286,20 @@ def test_given_figures_replace_the_machines(monkeypatch):
     assert make_offer(gpus=2).devices == ("4", "6")  # the ones this process was given, when it has enough
     assert make_offer(gpus=0).devices == ()
     assert make_offer().millicpus == round(machine_cpus() * 1000)
+
+
+def test_more_gpus_than_cuda_visible_devices_names_are_refused(monkeypatch):
+    """Handing out ids the variable left out would give steps GPUs the user excluded."""
+    monkeypatch.setenv(GPU_VARIABLE, "3")
+    with pytest.raises(SpecError, match=r"--gpus 2: CUDA_VISIBLE_DEVICES names 1 device\(s\) \(3\)"):
+        make_offer(gpus=2)
+
+
+def test_more_gpus_than_visible_is_bad_input_on_the_command_line(project):
+    project.pipeline("name: t\nsteps:\n  a: {run: echo hi}\n")
+    done = project.flowml("run", "--gpus", "2", env={GPU_VARIABLE: "3"})
+    assert done.code == 2 and "--gpus 2: CUDA_VISIBLE_DEVICES names 1 device(s) (3)" in done.err
+    assert "Traceback" not in done.err
 
 
 # units: admission -----------------------------------------------------------------------------
