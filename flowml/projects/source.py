@@ -140,6 +140,9 @@ def _from_git(target: str, version: str | None) -> ProjectSource:
     where = f"{subdir or '.'} at {done.commit[:12]}" + (f" ({version})" if version else "")
     if not os.path.isdir(folder):
         raise SpecError(Problem(f"no folder {where} of {uri}", "command line", field=target))
+    if os.path.commonpath([os.path.realpath(folder), os.path.realpath(done.folder)]) != os.path.realpath(done.folder):
+        raise SpecError(Problem(f"'#{subdir}' leads out of the repository (a symbolic link): it must name a "
+                                f"folder inside it", "command line", field=target))
     tags = {"mlflow.source.name": target, "mlflow.source.git.repoURL": uri, "mlflow.source.git.commit": done.commit}
     if done.branch:
         tags["mlflow.source.git.branch"] = done.branch

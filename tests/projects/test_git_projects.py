@@ -156,6 +156,17 @@ def test_a_bad_revision_or_folder_is_bad_input(project, repo, cache, target, ver
     assert not (project.root / "received.json").exists()
 
 
+def test_a_subdir_that_is_a_link_out_of_the_repository_is_refused(project, repo, cache, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "MLproject").write_text(MLPROJECT)
+    (repo.path / "escape").symlink_to(outside)
+    commit(repo.path, "v3", "a link out")
+    res = project.flowml("run", f"file://{repo.path}#escape", env={"FLOWML_PROJECTS_DIR": str(cache)})
+    assert res.code == 2 and "'#escape' leads out of the repository" in res.err and "Traceback" not in res.err, res.err
+    assert not (outside / ".flowml").exists()
+
+
 def test_a_repository_that_cannot_be_cloned_is_a_failure_not_a_traceback(project, cache):
     res = project.flowml("run", "https://127.0.0.1:9/nothing.git", env={"FLOWML_PROJECTS_DIR": str(cache)})
     assert res.code == 1 and "Traceback" not in res.err, res.err
