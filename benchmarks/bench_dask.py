@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "tests")]
 
-from tests.dask.test_dask_executor import running_cluster  # noqa: E402
+from tests.dask.conftest import running_cluster  # noqa: E402
 from tests.server.conftest import start_server  # noqa: E402
 
 
