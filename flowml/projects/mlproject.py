@@ -37,6 +37,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a name ${params.NAME} can re
 _SCRIPTS = {".py": "python", ".sh": "bash"}  # a file run as an entry point, as MLflow runs it
 # Files that are a store's or a cache's, not the project's, when the folder is not under git
 _NOT_PROJECT = frozenset({"__pycache__", "mlruns", "mlartifacts"})
+# A plain folder's code and environment files: what an MLproject's runs read as their code.
+_CODE = re.compile(r"(?i)^(mlproject|dockerfile|requirements[^/]*\.txt|.+\.(py|sh|r|jl|ipynb|ya?ml|toml|cfg|ini))$")
 
 
 @dataclass
@@ -291,8 +293,11 @@ def _path_inputs(point: EntryPoint, values: dict[str, str], folder: str) -> list
 
 def project_files(folder: str) -> list[str]:
     """The project's files, relative to ``folder``: in a git work tree the files git tracks
-    (what a step writes there is not the project's), else the folder's entries (hidden ones
-    and stores of runs aside)."""
+    (what a step writes there is not the project's), else its code and environment files
+    (:data:`_CODE`, at any depth, hidden folders and stores of runs aside). Outside git nothing
+    tells the project's files from what its runs wrote beside them (MLflow's examples write
+    their outputs into the project folder), so data is an input only when a ``path``
+    parameter names it; taking every file made each run's outputs the next run's inputs."""
     try:
         proc = subprocess.run(["git", "ls-files", "-z", "--cached"], cwd=folder, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
@@ -301,7 +306,11 @@ def project_files(folder: str) -> list[str]:
     tracked = sorted(p for p in set(listed) if p and os.path.lexists(os.path.join(folder, p)))
     if tracked:  # (a folder of untracked files inside a repository is taken as a plain folder)
         return tracked
-    return sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.name not in _NOT_PROJECT)
+    found = []
+    for here, folders, files in os.walk(folder):
+        folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in _NOT_PROJECT)
+        found += [os.path.relpath(os.path.join(here, f), folder) for f in files if _CODE.match(f)]
+    return sorted(found)
 
 
 def _inside(path: str, folder: str) -> bool:

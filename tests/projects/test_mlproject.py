@@ -209,3 +209,16 @@ def test_a_pipeline_yaml_wins_over_an_mlproject_and_takes_no_entry_point(example
     example.write("mlflow-example/pipeline.yaml", "name: own\nsteps:\n  s: {run: 'true'}\n")
     res = example.flowml("run", "mlflow-example", "-e", "main")
     assert res.code == 2 and "-e/--entry-point picks an entry point of an MLproject" in res.err, res.err
+
+
+def test_outside_git_what_a_run_writes_into_the_project_is_not_the_next_runs_input(project):
+    """MLflow's examples write outputs into their own folder; outside git those files must not
+    become inputs, or every run would differ from the last and never be a cache hit."""
+    project.write("writes/MLproject", "name: writes\nentry_points:\n  main:\n    parameters: {msg: {type: string, "
+                                      "default: hi}}\n    command: \"echo {msg} > result.txt; date +%N > stamp.yaml.out\"\n")
+    first = project.run_json("./writes")
+    assert first["code"] == 0 and (project.root / "writes" / "result.txt").exists(), first["stderr"]
+    again = project.run_json("./writes")
+    assert again["by_name"]["main"]["status"] == "cached", again["by_name"]["main"]
+    project.write("writes/helper.py", "X = 1\n")  # code added to the project: it reruns
+    assert project.run_json("./writes")["by_name"]["main"]["status"] == "ran"
