@@ -22,6 +22,8 @@ from flowml.tracking.client import FlowmlClient  # noqa: E402
 from flowml.tracking.stores import default_uri  # noqa: E402
 from tests.dask.conftest import dask_run  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the example twice (on the cluster and locally): about 25 s here
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 STEPS = {"prepare", "train[max_depth=2]", "train[max_depth=4]", "train[max_depth=8]", "evaluate", "register"}
 SAME_BYTES = ["data/train.csv", "data/test.csv", "metrics.json",
