@@ -31,7 +31,6 @@ from flowml.runs import Listener, NodeResult, RunOptions, RunSummary, StepContex
 from flowml.environments import Environment, base_env, load_environments
 from flowml.errors import FlowmlError, Problem, SpecError, StoreError, did_you_mean
 from flowml.executors import Executor, ProcessResult, StepSpec, Task
-from flowml.projects.chain import open_chained
 from flowml.resources import Offer, Request, ResourcePool, check_offer, make_offer
 from flowml.spec.conditions import ConditionError, evaluate
 from flowml.spec.node import Node, is_within
@@ -84,9 +83,7 @@ class Scheduler:
         self.rank = {n: i for i, n in enumerate(self.order)}
         self.forced = set(self.order) if self.options.force_all else _forced(plan, self.options.force)
         self.environments = load_environments(plan)
-        # project: steps, their projects opened (versions resolved) and their environments added
-        self.chained, project_envs = open_chained(plan, remote=executor is not None and executor.remote)
-        self.environments.update(project_envs)
+        self.chained = self._open_chained(executor)
         self.offer = offer or (make_offer() if executor is not None else None)
         if self.offer is not None:
             check_offer(plan, self.offer)
@@ -572,6 +569,18 @@ class Scheduler:
         return result
 
     # helpers -------------------------------------------------------------------------
+
+    def _open_chained(self, executor: Executor | None) -> dict:
+        """The ``project:`` steps' projects, opened (versions resolved to commits), their
+        environments added to :attr:`environments`. Imported only for a plan that has some:
+        reading an MLproject costs pydantic, which a no-op rerun never imports."""
+        if not any(node.project for node in self.plan.nodes.values()):
+            return {}
+        from flowml.projects.chain import open_chained
+
+        chained, environments = open_chained(self.plan, remote=executor is not None and executor.remote)
+        self.environments.update(environments)
+        return chained
 
     def _env_key(self, node: Node) -> str:
         """The key of ``node``'s environment in :attr:`environments`; a project step's is its project's."""
