@@ -19,7 +19,7 @@ def env() -> None:
 def env_list(as_json):
     """Environments, most recently used first: python, packages, size, last use and the projects
     that used them."""
-    from flowml.environments.uv.store import EnvStore
+    from flowml.environments.store import EnvStore
 
     store = EnvStore()
     found = store.environments()
@@ -49,7 +49,7 @@ def env_list(as_json):
 def env_prune(days, remove_all, dry_run, as_json):
     """Remove environments not used for --days days or whose projects no longer exist (never
     one a running flowml holds); also interrupted creations and old resolutions."""
-    from flowml.environments.uv.store import EnvStore
+    from flowml.environments.store import EnvStore
 
     report = EnvStore().prune(days, remove_all, dry_run)
     if as_json:

@@ -12,7 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from typing import Any
 
-from flowml.errors import Problem, SpecError
+from flowml.errors import FlowmlError, Problem, SpecError
 from flowml.plan import Plan
 from flowml.plugins import find_plugin
 from flowml.spec.node import Node
@@ -21,6 +21,10 @@ BUILTIN = {"local": "flowml.environments.local:LocalEnvironment",
            "python": "flowml.environments.python:PythonEnvironment"}
 # The package that provides each kind declared in pipeline.yaml, for the error message.
 PROVIDERS = {"conda": "flowml-conda", "docker": "flowml-docker"}
+
+
+class EnvSetupError(FlowmlError):
+    """An environment could not be made or used, through no fault in the pipeline (exit code 1)."""
 
 
 class Environment(ABC):

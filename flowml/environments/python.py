@@ -3,7 +3,7 @@
 ``environments: {train: {python: {requirements: requirements.txt, version: "3.11"}}}``. The
 requirements are resolved into a lock for the interpreter ``version`` names (default: the
 Python running flowml), and the environment is the one of the shared folder with that lock
-(:mod:`flowml.environments.uv.store`), made on first use. Its fingerprint is the key of that
+(:mod:`flowml.environments.store`), made on first use. Its fingerprint is the key of that
 folder (interpreter version and the lock's digest), so editing a requirement changes the cache
 key of exactly the steps that use this environment. Bad input (no such requirements file, a
 version that is not one, or none installed, requirements that cannot be resolved) is found
@@ -17,50 +17,45 @@ import re
 import sys
 from typing import Any
 
-from flowml.environments import Environment
-from flowml.environments.uv.resolve import ResolveError, resolve
+from flowml.environments.store import StoredEnvironment
 from flowml.environments.uv.pipconfig import uv_index_args
-from flowml.environments.uv.store import EnvLock, EnvStore
-from flowml.environments.uv.tool import EnvSetupError, UvError
+from flowml.environments.uv.resolve import ResolveError, resolve
+from flowml.environments.uv.tool import UvError
+from flowml.environments.uv.venv import has_python, make_venv
 from flowml.errors import Problem, SpecError
 
 VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
 
 
-class PythonEnvironment(Environment):
+class PythonEnvironment(StoredEnvironment):
     """A uv virtual environment shared by every project whose requirements resolve alike."""
 
     def __init__(self, name: str, config: Any, root: str) -> None:
         super().__init__(name, config, root)
         config = config or {}
         requirements = _requirements(config.get("requirements"), root)
-        self.store = EnvStore()
         try:
             self.resolution = resolve(requirements, _python_request(config.get("version")), root, self.store.root)
         except ResolveError as exc:
             raise SpecError(Problem(str(exc), field=exc.field)) from None
-        self.path = self.store.path(self.resolution.key)
-        self._held: EnvLock | None = None
 
-    def fingerprint(self) -> str:
+    @property
+    def key(self) -> str:
         return self.resolution.key
 
-    def prepare(self) -> None:
-        """Make the environment if the shared folder lacks it, and hold it (shared) while
-        this process lives, so ``flowml env prune`` leaves it alone."""
+    def make(self, folder: str) -> None:
         try:
-            if self._held is None:
-                python = self.resolution.python
-                meta = {"python": {"implementation": python.implementation, "version": python.version,
-                                   "executable": python.executable}, "packages": self.resolution.packages}
-                self._held = self.store.ensure(self.resolution.key, self.resolution.lock, python.executable,
-                                               uv_index_args(), meta)
-            self.store.record_use(self.resolution.key, self.root)
+            make_venv(folder, self.root, self.resolution.lock, self.resolution.python.executable, uv_index_args())
         except UvError as exc:
             raise UvError(f"environment {self.name}: {exc.doing}", exc.message) from None
-        except OSError as exc:
-            raise EnvSetupError(f"environment {self.name}: cannot use {self.store.root}: "
-                                f"{exc.strerror or exc}") from None
+
+    def meta(self) -> dict:
+        python = self.resolution.python
+        return {"python": {"implementation": python.implementation, "version": python.version,
+                           "executable": python.executable}, "packages": self.resolution.packages}
+
+    def ready(self, path: str) -> bool:
+        return has_python(path)
 
     def process_env(self, env: dict[str, str]) -> dict[str, str]:
         """The environment's ``bin`` first on PATH and ``VIRTUAL_ENV`` set; the virtualenv that

@@ -1,5 +1,6 @@
-"""The shared folder of environments: one virtual environment per resolved lock, and any other
-kind a plugin makes in it through :meth:`EnvStore.ensure_made` (a conda prefix per lock).
+"""The shared folder of environments, for every kind that keeps its environments there (a
+virtual environment per resolved lock, a conda prefix per lock), and :class:`StoredEnvironment`,
+the base of those kinds.
 
 Layout of the folder (``FLOWML_ENV_DIR``, else the user's cache folder)::
 
@@ -8,7 +9,7 @@ Layout of the folder (``FLOWML_ENV_DIR``, else the user's cache folder)::
         requirements.lock  the lock a venv was synced to
         .flowml-users/     one file per project that used it, touched on each use
     locks/<key>.lock       held shared by every process using <key>, exclusively to create or remove it
-    resolved/*.json        requirements resolved into locks (see :mod:`.resolve`; plugins keep theirs here too)
+    resolved/*.json        inputs resolved into locks (:mod:`flowml.environments.uv.resolve`, plugins' own)
     .tmp-<key>-*           an environment being made: renamed to <key> once complete
     .removed-*             an environment being removed: renamed aside first
 
@@ -27,16 +28,16 @@ import shutil
 import sys
 import time
 import uuid
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import xxhash
 
-from flowml.environments.uv.tool import EnvSetupError, UvError, run_uv, uv_env
+from flowml.environments import Environment, EnvSetupError
 
 ENV_DIR_VAR = "FLOWML_ENV_DIR"
 META = "flowml-env.json"
-LOCK_FILE = "requirements.lock"
 USERS = ".flowml-users"
 TMP = ".tmp-"
 REMOVED = ".removed-"
@@ -127,20 +128,6 @@ class EnvStore:
         return EnvLock(os.path.join(self.root, "locks", key + ".lock"))
 
     # using -------------------------------------------------------------------------
-
-    def ensure(self, key: str, lock: str, python: str, sync_args: list[str], meta: dict) -> EnvLock:
-        """The virtual environment ``key`` made if missing; returns its lock, held shared.
-
-        Args:
-            lock: the requirements lock to sync it to.
-            python: the interpreter it is made from.
-            sync_args: index options for ``uv pip sync``.
-            meta: what to record about it in ``flowml-env.json``.
-        Raises:
-            UvError: uv could not make it (nothing is left under ``key``).
-        """
-        return self.ensure_made(key, lambda folder: _make_venv(folder, self.root, lock, python, sync_args), meta,
-                                ready=_has_python)
 
     def ensure_made(self, key: str, make: Callable[[str], None], meta: dict,
                     ready: Callable[[str], bool] | None = None) -> EnvLock:
@@ -336,23 +323,56 @@ class EnvStore:
                 os.unlink(entry.path)
 
 
-def _make_venv(folder: str, cwd: str, lock: str, python: str, sync_args: list[str]) -> None:
-    """A relocatable virtual environment of ``python`` in ``folder``, synced to ``lock``."""
-    env = uv_env()
-    run_uv(["venv", "--relocatable", "--no-project", "--quiet", "--python", python, folder], cwd,
-           "creating the virtual environment", env)
-    with open(os.path.join(folder, LOCK_FILE), "w", encoding="utf-8") as fh:
-        fh.write(lock)
-    if lock.strip():
-        run_uv(["pip", "sync", "--quiet", "--python", os.path.join(folder, "bin", "python"),
-                os.path.join(folder, LOCK_FILE), *sync_args], cwd, "installing the requirements", env)
-    if not _has_python(folder):
-        raise UvError("creating the virtual environment", f"{folder} has no bin/python")
+class StoredEnvironment(Environment):
+    """An environment kept in the shared folder under its :attr:`key`, made there once by
+    whichever process needs it first and shared by every project that resolves to the same key.
 
+    A kind says what the key is (a digest of what the environment holds, also its fingerprint),
+    how to fill a new folder with it and what to record about it; making it under the folder's
+    lock, holding it while this process lives and noting the project's use are done here."""
 
-def _has_python(path: str) -> bool:
-    """A venv is usable while its interpreter exists (``bin/python`` links to it)."""
-    return os.path.exists(os.path.join(path, "bin", "python"))
+    def __init__(self, name: str, config: Any, root: str) -> None:
+        super().__init__(name, config, root)
+        self.store = EnvStore()
+        self._held: EnvLock | None = None
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """The environment's name in the folder: it changes whenever what it holds would."""
+
+    @abstractmethod
+    def make(self, folder: str) -> None:
+        """Fill the new ``folder`` (renamed to :attr:`path` once complete) with the environment.
+
+        Raises:
+            EnvSetupError: it cannot be made; the message names the environment."""
+
+    @abstractmethod
+    def meta(self) -> dict:
+        """What to record in its ``flowml-env.json`` (see :meth:`EnvStore.ensure_made`)."""
+
+    def ready(self, path: str) -> bool:
+        """Whether the finished environment at ``path`` is still usable (else it is made again)."""
+        return True
+
+    @property
+    def path(self) -> str:
+        return self.store.path(self.key)
+
+    def fingerprint(self) -> str:
+        return self.key
+
+    def prepare(self) -> None:
+        """Make the environment if the shared folder lacks it, and hold it (shared) while this
+        process lives, so ``flowml env prune`` leaves it alone."""
+        try:
+            if self._held is None:
+                self._held = self.store.ensure_made(self.key, self.make, self.meta(), ready=self.ready)
+            self.store.record_use(self.key, self.root)
+        except OSError as exc:
+            raise EnvSetupError(f"environment {self.name}: cannot use {self.store.root}: "
+                                f"{exc.strerror or exc}") from None
 
 
 def _why_remove(info: EnvInfo, days: float | None, remove_all: bool) -> str | None:

@@ -7,14 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 
+from flowml.environments import EnvSetupError
 from flowml.environments.uv.pipconfig import cert_file
-from flowml.errors import FlowmlError
 
 UV_ENV = "FLOWML_UV"  # another uv binary, e.g. a newer one on PATH
-
-
-class EnvSetupError(FlowmlError):
-    """An environment could not be made or used, through no fault in the pipeline (exit code 1)."""
 
 
 class UvError(EnvSetupError):

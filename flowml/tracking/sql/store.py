@@ -20,6 +20,7 @@ from sqlalchemy import Connection, delete, func, insert, literal, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from flowml.errors import TrackingError
+from flowml.processes import alive
 from flowml.tracking import validation as check
 from flowml.tracking.entities import (CacheRecord, Experiment, LifecycleStage, Metric, Run, RunData, RunInfo,
                                       RunStatus, ViewType, collector_paused, now_ms, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
@@ -304,7 +305,7 @@ class SqlStore(LoggedModelStore, TokenStore, DatasetStore, RunModelStore):
             rows = conn.execute(select(r.run_id, r.host, r.pid, r.heartbeat_time).where(r.status == RunStatus.RUNNING)).all()
         dead = [run_id for run_id, run_host, pid, beat in rows
                 if (beat is not None and beat < now - stale_after_ms)
-                or (run_host == host and pid is not None and not _alive(pid))]
+                or (run_host == host and pid is not None and not alive(pid))]
         if dead:
             with writing(self.engine) as conn:
                 for some in _chunks(dead):
@@ -626,13 +627,3 @@ def _int_id(experiment_id: object) -> int:
         return int(experiment_id)
     except (TypeError, ValueError):
         raise TrackingError(f"no experiment with id '{experiment_id}'", NOT_FOUND) from None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

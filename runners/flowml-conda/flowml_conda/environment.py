@@ -4,7 +4,7 @@ The environment file is resolved into locked packages (:mod:`.resolve`) when the
 loaded, so a fault in it is reported before anything runs, with the file and field. The
 packages are installed by rattler into a prefix of flowml's shared environment folder named
 for their digest, made once under that folder's lock and renamed into place when complete
-(:meth:`flowml.environments.uv.store.EnvStore.ensure_made`); that key is the environment's
+(:class:`flowml.environments.store.StoredEnvironment`); that key is the environment's
 fingerprint, so a change of the lock reruns exactly the steps that use it. When ``lock`` is
 given and the environment file changed (or the lock does not exist), the new lock is written
 there as the run starts.
@@ -15,15 +15,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flowml.environments import Environment
-from flowml.environments.uv.store import EnvLock, EnvStore
-from flowml.environments.uv.tool import EnvSetupError
+from flowml.environments import EnvSetupError
+from flowml.environments.store import StoredEnvironment
 from flowml.errors import Problem, SpecError
 from flowml_conda.errors import CondaInputError
 from flowml_conda.resolve import current_platform, remember_written, resolve
 
 
-class CondaEnvironment(Environment):
+class CondaEnvironment(StoredEnvironment):
     """A conda prefix shared by every project whose environment locks to the same packages."""
 
     def __init__(self, name: str, config: Any, root: str) -> None:
@@ -31,33 +30,27 @@ class CondaEnvironment(Environment):
         config = config or {}
         self.env_file = _project_file(config.get("file"), root, "file", "a conda environment file")
         self.lock_file = _project_file(config.get("lock"), root, "lock", "a conda-lock lock file", must_exist=False)
-        self.store = EnvStore()
         shown = {"file": config.get("file"), "lock": config.get("lock")}
         try:
             self.resolution = resolve(self.env_file, self.lock_file, shown, current_platform(), self.store)
         except CondaInputError as exc:
             raise SpecError(Problem(str(exc), field=exc.field)) from None
-        self.path = self.store.path(self.resolution.key)
-        self._held: EnvLock | None = None
 
-    def fingerprint(self) -> str:
+    @property
+    def key(self) -> str:
         return self.resolution.key
 
     def prepare(self) -> None:
-        """Write the new lock if there is one, make the prefix if the shared folder lacks it,
-        and hold it (shared) while this process lives, so ``flowml env prune`` leaves it alone."""
+        """Write the new lock, if there is one, before the prefix is made or held."""
         if self._held is None:
             self._write_lock()
-            meta = {"label": f"conda {self.resolution.platform}", "packages": len(self.resolution.packages),
-                    "conda": {"platform": self.resolution.platform,
-                              "packages": sorted(f"{p['name']}-{p['version']}-{p['build']}"
-                                                 for p in self.resolution.packages)}}
-            try:
-                self._held = self.store.ensure_made(self.resolution.key, self._install, meta)
-            except OSError as exc:
-                raise EnvSetupError(f"environment {self.name}: cannot use {self.store.root}: "
-                                    f"{exc.strerror or exc}") from None
-        self.store.record_use(self.resolution.key, self.root)
+        super().prepare()
+
+    def meta(self) -> dict:
+        return {"label": f"conda {self.resolution.platform}", "packages": len(self.resolution.packages),
+                "conda": {"platform": self.resolution.platform,
+                          "packages": sorted(f"{p['name']}-{p['version']}-{p['build']}"
+                                             for p in self.resolution.packages)}}
 
     def process_env(self, env: dict[str, str]) -> dict[str, str]:
         """The prefix's ``bin`` first on PATH and ``CONDA_PREFIX`` set, as ``conda activate`` does
@@ -66,8 +59,8 @@ class CondaEnvironment(Environment):
         env["CONDA_PREFIX"] = env["CONDA_DEFAULT_ENV"] = self.path
         return env
 
-    def _install(self, folder: str) -> None:
-        """Fill ``folder`` with the locked packages (it becomes the prefix at ``self.path``)."""
+    def make(self, folder: str) -> None:
+        """Install the locked packages into ``folder`` (it becomes the prefix at ``self.path``)."""
         from flowml_conda.solve import install
 
         try:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import xxhash
 
-from flowml.environments.uv.store import EnvStore
+from flowml.environments.store import EnvStore
 
 FORMAT = 1
 _PLATFORMS = {("Linux", "x86_64"): "linux-64", ("Linux", "aarch64"): "linux-aarch64",

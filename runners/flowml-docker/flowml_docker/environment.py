@@ -35,14 +35,14 @@ import socket
 import sys
 from typing import Any
 
-from flowml.environments import Environment
-from flowml.environments.uv.tool import EnvSetupError
+from flowml.environments import Environment, EnvSetupError
 from flowml.errors import Problem, SpecError
+from flowml.processes import alive
 from flowml.spec.node import Node
 
 from flowml_docker.engine import engine, engine_errors
 from flowml_docker.image import build_context, dockerignore_patterns
-from flowml_docker.step import OWNER_LABEL, PROJECT_LABEL, alive
+from flowml_docker.step import OWNER_LABEL, PROJECT_LABEL
 
 BUILD_REPOSITORY = "flowml-env"
 DIGEST_CHARS = 16

@@ -151,17 +151,6 @@ def container_name(step: str) -> str:
     return f"flowml-step-{slug}-{uuid.uuid4().hex[:8]}"
 
 
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _discard(name: str) -> None:
     """Stop and remove the container ``name`` if it exists. Quiet: whatever ended the step is
     what the step's log and exit code tell."""
