@@ -34,8 +34,8 @@ The choices, and why:
   MLflow resolves one against the caller's folder) and must exist. The declared outputs are
   then saved, restored and fed downstream like any step's. A project that writes into its own
   folder instead writes nothing the pipeline sees: its outputs would be reported missing.
-- **Cache key**: the commit (or, for a folder not run from git, the digest of its files:
-  those git tracks, else its entries) and subfolder, the entry point, the parameters as the
+- **Cache key**: the commit (or, for a folder run in place, the digest of its files: those
+  git tracks, else its code and environment files, as :func:`project_files` lists them) and subfolder, the entry point, the parameters as the
   project types them (``rows: "1000"`` and ``rows: 1000`` of an ``int`` are one value;
   workspace paths as written, so every clone of the workspace shares the key), plus what
   every step's key has: its declared inputs, variables, environment fingerprint and cache
