@@ -22,12 +22,14 @@ import string
 import subprocess
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowml.errors import Problem, SpecError, did_you_mean, display_path
 from flowml.projects.envs import project_environment
-from flowml.spec.load import LoadedPipeline
 from flowml.spec.yamlsource import SourceMap, load_yaml
+
+if TYPE_CHECKING:  # loading a pipeline costs pydantic, which running a chained project's step does not need
+    from flowml.spec.load import LoadedPipeline
 
 TOP_KEYS = ("name", "entry_points", "python_env", "conda_env", "docker_env")
 ENTRY_KEYS = ("parameters", "command")
@@ -64,6 +66,7 @@ def load_mlproject(path: str, entry_point: str, overrides, default_name: str) ->
     Raises:
         SpecError: for any fault in the file, in its environment files or in ``overrides``.
     """
+    from flowml.spec.load import LoadedPipeline
     from flowml.spec.models import Pipeline
 
     chosen, data, source = read_entry_point(path, entry_point)

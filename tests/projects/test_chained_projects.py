@@ -235,3 +235,25 @@ def test_a_pipeline_project_or_a_docker_env_is_not_chained(chain, repo, folder, 
 def test_the_dag_shows_a_chained_step_and_its_data_edge(chain):
     res = chain.flowml("dag", env=chain.env)
     assert res.code == 0 and res.out.splitlines() == ["prep", "train  <- prep"], res.err
+
+
+def test_a_chained_project_runs_in_its_own_python_env(project, project_uv):
+    """Its python_env becomes a uv environment holding a package flowml's own lacks, made when
+    the step runs; its run says so."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    project.write("tiny/python_env.yaml", f'python: "{version}"\ndependencies: [flowtiny==1.0]\n')
+    project.write("tiny/MLproject", "name: tiny\npython_env: python_env.yaml\nentry_points:\n"
+                                    "  main: {parameters: {out: string}, command: 'python tiny.py {out}'}\n")
+    project.write("tiny/tiny.py", "import sys, flowtiny\nopen(sys.argv[1], 'w').write(str(flowtiny.VALUE))\n")
+    project.write("work/pipeline.yaml", """\
+        name: chain
+        steps:
+          tiny: {project: {uri: ../tiny, parameters: {out: value.txt}}, outputs: [value.txt]}
+        """)
+    res = project.run_json("work", env=project_uv.vars)
+    assert res["code"] == 0 and statuses(res) == {"tiny": "ran"}, res["stderr"]
+    assert (project.root / "work" / "value.txt").read_text() == "1" and len(project_uv.environments()) == 1
+    client = FlowmlClient(f"sqlite:///{project.root}/work/.flowml/flowml.db")
+    (run_,) = client.search_runs([client.get_experiment_by_name("chain").experiment_id], "tags.`flowml.step` = 'tiny'")
+    assert run_.data.tags["mlflow.project.env"] == "uv" and run_.data.tags["flowml.environment"] == "python_env"
+    assert statuses(project.run_json("work", env=project_uv.vars)) == {"tiny": "cached"}
