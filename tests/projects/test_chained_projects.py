@@ -257,3 +257,37 @@ def test_a_chained_project_runs_in_its_own_python_env(project, project_uv):
     (run_,) = client.search_runs([client.get_experiment_by_name("chain").experiment_id], "tags.`flowml.step` = 'tiny'")
     assert run_.data.tags["mlflow.project.env"] == "uv" and run_.data.tags["flowml.environment"] == "python_env"
     assert statuses(project.run_json("work", env=project_uv.vars)) == {"tiny": "cached"}
+
+
+def _opened(folder, remote=False):
+    from flowml.dag import build_dag, compile_plan
+    from flowml.projects.chain import open_chained
+    from flowml.spec.load import load_pipeline
+
+    return open_chained(compile_plan(build_dag(load_pipeline(str(folder)))), remote)[0]
+
+
+def test_a_matrix_fans_a_project_step_out_and_a_remote_executor_refuses_it(project, monkeypatch):
+    project.write("features/MLproject", MLPROJECT)
+    project.write("work/pipeline.yaml", """\
+        name: chain
+        steps:
+          prep:
+            matrix: {rows: [1, 2]}
+            project: {uri: ../features, parameters: {rows: "${matrix.rows}", out: "f/${matrix.rows}.txt"}}
+            outputs: ["f/${matrix.rows}.txt"]
+        """)
+    monkeypatch.chdir(project.root / "work")
+    chained = _opened(project.root / "work")
+    assert {name: c.command for name, c in chained.items()} == {
+        f"prep[rows={n}]": f"python prep.py {n} {project.root / 'work' / 'f' / f'{n}.txt'}" for n in (1, 2)}
+    assert {c.folder for c in chained.values()} == {str(project.root / "features")}
+    assert chained["prep[rows=2]"].key == {"entry_point": "main", "parameters": {"rows": 2, "out": "f/2.txt"}}
+
+    from flowml.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        _opened(project.root / "work", remote=True)
+    (problem,) = caught.value.problems  # once for the step, not per node
+    assert str(problem).startswith("pipeline.yaml:5:20: steps.prep.project.uri: a project: step runs where its project "
+                                   "is checked out"), str(problem)
