@@ -98,6 +98,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._prepare_lock = threading.Lock()
         self._prepared: dict[str, str | None] = {}  # environment -> None once ready, else why it is not
+        self._env_locks: dict[str, threading.Lock] = {}  # environment -> held while it is being made
         self._failing = False
 
     # planning ------------------------------------------------------------------------
@@ -461,11 +462,14 @@ class Scheduler:
 
     def _prepare(self, name: str) -> str | None:
         """Make the environment ``name`` ready before the first of its steps runs, once per run
-        (whichever step thread gets there first; the others wait): a run whose steps are all
+        (whichever step thread gets there first; that environment's other steps wait, the other
+        environments' steps do not): a run whose steps are all
         cache hits creates no environment at all, which is what a second machine sharing the
         cache wants. A remote executor's steps prepare theirs where they run. Returns why it
         could not be made (every step of that environment then fails with it), or None."""
-        with self._prepare_lock:
+        with self._prepare_lock:  # held only to find this environment's own lock
+            lock = self._env_locks.setdefault(name, threading.Lock())
+        with lock:  # steps of other environments go on while this one is made
             if name not in self._prepared:
                 try:
                     self.environments[name].prepare()
