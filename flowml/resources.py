@@ -8,7 +8,9 @@ memory (capped by a cgroup memory limit), and the GPUs ``nvidia-smi -L`` lists (
 so a run that starts nothing never pays for ``nvidia-smi``.
 
 A step without ``resources:`` asks for one CPU, no memory and no GPU. A step that asks for
-more than the whole offer is bad input, reported before anything runs (:func:`check_offer`).
+more than the whole offer is bad input, reported before anything runs (:func:`check_offer`);
+so is one that asks for more than the largest machine has, where an executor spreads the
+steps over several (a Dask cluster): the offer is then theirs, and a step runs on one of them.
 
 Admission (:meth:`ResourcePool.admit`) is first fit in the scheduler's order with a bound on
 overtaking: a ready step that does not fit waits, and later ready steps that do fit may start
@@ -51,12 +53,28 @@ class Request:
 @dataclass
 class Offer:
     """What a run may use at once. ``given`` names the figures the command line set (the
-    others are the machine's)."""
+    others are those of the machines ``where`` names)."""
 
     millicpus: int
     memory: int | None  # bytes; None: unknown, not limited
     given: set[str] = field(default_factory=set)
     gpu_ids: tuple[str, ...] | None = None  # None: the machine's, looked up on first use
+    where: str = "this machine"
+    largest: Offer | None = None  # steps run on several machines: the most one of them has
+
+    def fill(self, total: tuple[float, int | None, int], largest: tuple[float, int | None, int], where: str) -> None:
+        """Take the figures the command line did not set from the machines an executor spreads
+        the steps over: CPUs, memory and GPUs ``total`` in all, and ``largest`` on the biggest
+        (each figure its own maximum: the most one step can get); ``where`` names them."""
+        cpus, memory, gpus = total
+        if "cpus" not in self.given:
+            self.millicpus = round(cpus * MILLI)
+        if "memory" not in self.given:
+            self.memory = memory
+        if "gpus" not in self.given:
+            self.gpu_ids = _numbered(gpus)
+        self.where = where
+        self.largest = Offer(round(largest[0] * MILLI), largest[1], gpu_ids=_numbered(largest[2]))
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -85,8 +103,12 @@ def make_offer(cpus: float | None = None, memory: int | None = None, gpus: int |
             raise SpecError(Problem(f"--gpus {gpus}: CUDA_VISIBLE_DEVICES names {len(visible)} device(s) "
                                     f"({','.join(visible) or 'none'}); offer at most {len(visible)}, or "
                                     f"change CUDA_VISIBLE_DEVICES", "command line", field="--gpus"))
-        offer.gpu_ids = tuple(visible[:gpus]) if visible is not None else tuple(str(i) for i in range(gpus))
+        offer.gpu_ids = tuple(visible[:gpus]) if visible is not None else _numbered(gpus)
     return offer
+
+
+def _numbered(gpus: int) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(gpus))
 
 
 def check_offer(plan: Plan, offer: Offer) -> None:
@@ -98,25 +120,42 @@ def check_offer(plan: Plan, offer: Offer) -> None:
     problems = []
     for node in plan.nodes.values():
         request = Request.of(node.resources)
-        for what, asked, offered, unit in _shortfalls(request, offer):
+        for what, asked, offered, unit, one in _shortfalls(request, offer):
             declared = what in node.resources
             where = ("steps", node.step, "resources", what) if declared else ("steps", node.step)
             default = "" if declared else f" (the default without resources.{what})"
-            source = f"--{what}" if what in offer.given else f"what this machine has; --{what} overrides it"
+            if one:
+                offers = f"at most {unit(offered)} to a step (the most one machine of {offer.where} has)"
+            else:
+                source = f"--{what}" if what in offer.given else f"what {offer.where} has; --{what} overrides it"
+                offers = f"{unit(offered)} ({source})"
             problems.append(plan.problem(where, f"step {node.name} asks for {unit(asked)}{default} but the run "
-                                                f"offers {unit(offered)} ({source})"))
+                                                f"offers {offers}"))
     if problems:
         raise SpecError(problems)
 
 
 def _shortfalls(request: Request, offer: Offer):
-    """(what, asked, offered, format) for each resource ``request`` needs more of than ``offer`` has."""
-    if request.millicpus > offer.millicpus:
-        yield "cpus", request.millicpus, offer.millicpus, _cpus
-    if offer.memory is not None and request.memory > offer.memory:
-        yield "memory", request.memory, offer.memory, format_size
-    if request.gpus and request.gpus > len(offer.devices):
-        yield "gpus", request.gpus, len(offer.devices), lambda n: f"{n} GPU{'s' if n != 1 else ''}"
+    """(what, asked, offered, format, one) for each resource ``request`` needs more of than
+    ``offer`` has; ``one``: the bound is the largest machine's, not the whole offer's."""
+    for what, asked, unit in (("cpus", request.millicpus, _cpus), ("memory", request.memory, format_size),
+                              ("gpus", request.gpus, _gpus)):
+        if not asked:  # no GPU asked: none looked up
+            continue
+        whole = _figure(offer, what)
+        one = _figure(offer.largest, what) if offer.largest else None
+        if one is not None and (whole is None or one < whole or (one == whole and what not in offer.given)):
+            if asked > one:
+                yield what, asked, one, unit, True
+        elif whole is not None and asked > whole:
+            yield what, asked, whole, unit, False
+
+
+def _figure(offer: Offer, what: str) -> int | None:
+    """How much of ``what`` ``offer`` has (None: unknown, not limited)."""
+    if what == "gpus":
+        return len(offer.devices)
+    return offer.millicpus if what == "cpus" else offer.memory
 
 
 @dataclass(frozen=True)
@@ -331,6 +370,10 @@ def _read(path: str) -> str | None:
 def _cpus(millicpus: int) -> str:
     n = millicpus / MILLI
     return f"{n:g} CPU{'s' if n != 1 else ''}"
+
+
+def _gpus(n: int) -> str:
+    return f"{n} GPU{'s' if n != 1 else ''}"
 
 
 def format_size(size: int) -> str:

@@ -627,7 +627,8 @@ class Scheduler:
         declared = self.plan.environments.get(node.env) if node.env else None
         environment = (declared["kind"], node.env, declared["config"]) if declared else ("local", "local", None)
         return StepSpec(_argv(decision.command), environment, self._step_variables(name, decision, context),
-                        dict(decision.manifest["inputs"]), upstream, context.run_id, self.cache.index.uri, node)
+                        dict(decision.manifest["inputs"]), upstream, context.run_id, self.cache.index.uri, node,
+                        self._env_fingerprint(node)["fingerprint"])
 
     def _log_paths(self, name: str) -> dict[str, str]:
         folder = os.path.join(self.cache.dir, "logs", self.logs_id)

@@ -92,7 +92,7 @@ def run(pipeline, params, entry_point, version, targets, from_, force, force_all
     try:
         capacity = executor.capacity()
         if capacity is not None:
-            _offer_of(offer, capacity)
+            offer.fill(capacity.total, capacity.largest, capacity.where)
         with _scheduler(source, params, options, tracking_uri, executor, offer) as scheduler:
             progress = make_listener(sys.stderr, live)
             tags = source.run_tags(scheduler.plan.environments)
@@ -149,19 +149,6 @@ def _executor(name: str, scheduler_address: str | None, pipeline: str, tracking_
                                 "--tracking-uri http://HOST:PORT (or set FLOWML_TRACKING_URI)",
                                 "command line", field="--executor"))
     return executor
-
-
-def _offer_of(offer, capacity) -> None:
-    """Fill the figures of ``offer`` that the command line did not set with an executor's capacity."""
-    from flowml.resources import MILLI
-
-    cpus, memory, gpus = capacity
-    if "cpus" not in offer.given:
-        offer.millicpus = round(cpus * MILLI)
-    if "memory" not in offer.given:
-        offer.memory = memory
-    if "gpus" not in offer.given:
-        offer.gpu_ids = tuple(str(i) for i in range(gpus))
 
 
 def _plan(source, params, options, as_json: bool, tracking_uri: str | None, offer=None) -> None:

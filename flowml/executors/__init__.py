@@ -44,6 +44,17 @@ class StepSpec:
     run_id: str | None  # the step's run: its outputs are uploaded there
     tracking_uri: str
     node: Node  # its outputs, resources, and what an environment's wrap_step reads
+    fingerprint: str  # its environment's, in the cache key: where it runs, the environment must agree
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the machines an executor spreads the steps over have: in all (how much runs at once)
+    and on the largest of them (each figure its own maximum: the most one step can get)."""
+
+    total: tuple[float, int | None, int]  # CPUs, memory (bytes; None: unknown), GPUs
+    largest: tuple[float, int | None, int]
+    where: str  # the machines, in messages: "the Dask cluster at tcp://..."
 
 
 @dataclass
@@ -88,9 +99,8 @@ class Executor(ABC):
         """The run of ``plan`` begins; called before any step. Do nothing costly here: a run
         may have nothing to do."""
 
-    def capacity(self) -> tuple[float, int | None, int] | None:
-        """CPUs, memory (bytes; None: unknown) and GPUs where the steps run, or None for this
-        machine's (:mod:`flowml.resources`)."""
+    def capacity(self) -> Capacity | None:
+        """What the machines the steps run on have, or None for this machine's (:mod:`flowml.resources`)."""
         return None
 
     def close(self) -> None:

@@ -50,9 +50,10 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def running_cluster(base: Path, workers: int = 2, env: dict | None = None):
-    """A scheduler and ``workers`` single-threaded workers, each process in its own empty folder
-    (with ``env`` and, as FLOWML_ENV_DIR, its own folder of python environments)."""
+def running_cluster(base: Path, workers: int = 2, env: dict | None = None, worker_args: tuple[str, ...] = ()):
+    """A scheduler and ``workers`` single-threaded workers (started with ``worker_args`` too),
+    each process in its own empty folder (with ``env`` and, as FLOWML_ENV_DIR, its own folder of
+    python environments)."""
     address = f"tcp://127.0.0.1:{free_port()}"
     processes = []
 
@@ -69,7 +70,7 @@ def running_cluster(base: Path, workers: int = 2, env: dict | None = None):
               "--no-dashboard")
         for folder in folders:
             start(folder, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                  "--no-dashboard", "--local-directory", str(folder))
+                  "--no-dashboard", "--local-directory", str(folder), *worker_args)
         _wait_for_workers(address, workers)
         yield Cluster(address, folders, processes)
     finally:

@@ -214,10 +214,12 @@ def test_the_offer_is_the_clusters(cluster):
 
     executor = DaskExecutor(cluster.address)
     try:
-        cpus, memory, gpus = executor.capacity()
+        capacity = executor.capacity()
     finally:
         executor.close()
+    cpus, memory, gpus = capacity.total
     assert (cpus, gpus) == (2.0, 0) and memory > 0  # two workers of one thread each, no GPU resources
+    assert capacity.largest == (1.0, memory // 2, 0) and capacity.where == f"the Dask cluster at {cluster.address}"
 
 
 def test_a_local_tracking_store_is_bad_input(project, cluster):

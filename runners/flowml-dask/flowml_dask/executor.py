@@ -2,19 +2,24 @@
 
 The scheduler decides cache hits before a step reaches an executor, so cached steps never
 reach the cluster. A step that runs is submitted as :func:`flowml_dask.worker.run_step` with
-its :class:`~flowml.executors.StepSpec` and the project's files (archived and scattered once
-per run, when the first step is submitted); ``run`` waits on the task's future in the
+its :class:`~flowml.executors.StepSpec` and the project's files (archived once per run, when
+the first step is submitted, and held by the cluster as the result of a task that carries them,
+so that the scheduler makes them again should every worker holding them die; data scattered
+to the workers would be lost with them, and every step waiting on it cancelled); ``run``
+waits on the task's future in the
 scheduler's thread for that step. The worker uploads the outputs to the step's run on the
 tracking server and returns their digests with the step's logs, which are written where the
 step's logs go locally (the run recorder uploads them, as for any step).
 
 Ctrl-C (``kill_all``) tells every worker to stop this run's steps (their process groups get
 SIGTERM, then SIGKILL), waits a little for them to report, and cancels what is left. A worker
-that dies mid-step loses its task to Dask, which runs it again on another worker.
+that dies mid-step loses its task to Dask, which runs it again on another worker; the first
+attempt's process dies with the worker (:mod:`flowml_dask.guard`).
 
 Steps that declare GPUs ask Dask for the worker resource ``GPU`` (start such workers with
 ``--resources GPU=N``); the offer the scheduler admits steps against is the cluster's
-threads, memory and GPUs when the run starts, unless ``--cpus/--memory/--gpus`` say otherwise.
+threads, memory and GPUs when the run starts, unless ``--cpus/--memory/--gpus`` say otherwise,
+and no step may ask for more than the largest worker has (it would wait for ever).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import uuid
 import zlib
 
 from flowml.errors import FlowmlError, Problem, SpecError
-from flowml.executors import Executor, ProcessResult, Task
+from flowml.executors import Capacity, Executor, ProcessResult, Task
 from flowml.plan import Plan
 
 SCHEDULER_VARIABLE = "FLOWML_DASK_SCHEDULER"
@@ -49,7 +54,7 @@ class DaskExecutor(Executor):
                                     f"or set {SCHEDULER_VARIABLE}", "command line", field="--scheduler"))
         self.plan: Plan | None = None
         self._client = None
-        self._project = None  # the scattered archive of the project's files
+        self._project = None  # the future of the project's files
         self._lock = threading.Lock()
         self._running: dict[str, object] = {}  # step id -> its Dask future
         self._killing = False
@@ -73,8 +78,9 @@ class DaskExecutor(Executor):
                                             "command line", field="--scheduler")) from None
             return self._client
 
-    def capacity(self) -> tuple[float, int | None, int]:
-        """The cluster's worker threads, memory and ``GPU`` resources, now.
+    def capacity(self) -> Capacity:
+        """The cluster's worker threads, memory and ``GPU`` resources now, in all and on its
+        largest worker (a worker without a memory limit has no known memory).
 
         Raises:
             SpecError: when the cluster has no workers.
@@ -83,9 +89,13 @@ class DaskExecutor(Executor):
         if not workers:
             raise SpecError(Problem(f"the Dask cluster at {self.address} has no workers", "command line",
                                     field="--scheduler"))
+        threads = [float(w["nthreads"]) for w in workers]
         memory = [w.get("memory_limit") or 0 for w in workers]
-        return (float(sum(w["nthreads"] for w in workers)), sum(memory) if all(memory) else None,
-                int(sum((w.get("resources") or {}).get("GPU", 0) for w in workers)))
+        gpus = [int((w.get("resources") or {}).get("GPU", 0)) for w in workers]
+        known = all(memory)
+        return Capacity((sum(threads), sum(memory) if known else None, sum(gpus)),
+                        (max(threads), max(memory) if known else None, max(gpus)),
+                        f"the Dask cluster at {self.address}")
 
     def start(self, plan: Plan) -> None:
         self.plan = plan
@@ -148,19 +158,26 @@ class DaskExecutor(Executor):
             self._client.close()
 
     def _project_archive(self):
-        """The project's files, archived and scattered to the cluster on first use.
+        """The future of the project's files, archived and submitted on first use.
 
         Raises:
             ProjectTooBig: when they are too big to ship.
         """
+        import dask
+
         from flowml_dask.project import project_archive
+        from flowml_dask.worker import held
 
         client = self.client
         with self._lock:
             if self._project is None:
-                outputs = [o for node in self.plan.nodes.values() for o in node.outputs]
-                # on every worker: a step then goes wherever a thread is free, not where the files are
-                self._project = client.scatter(project_archive(self.plan.root, outputs), hash=False, broadcast=True)
+                nodes = self.plan.nodes.values()
+                archive = project_archive(self.plan.root, [o for n in nodes for o in n.outputs],
+                                          [i for n in nodes for i in n.inputs])
+                # the archive is the graph's only large part, and bounded by the project's limit
+                with dask.config.set({"distributed.admin.large-graph-warning-threshold": len(archive) + 2**24}):
+                    self._project = client.submit(held, archive, key=f"flowml-project-{uuid.uuid4().hex}",
+                                                  pure=False)
             return self._project
 
 

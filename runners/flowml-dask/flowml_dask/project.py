@@ -8,6 +8,11 @@ not yet committed runs as it would locally); elsewhere, every file under the fol
 reach the steps that read them from the tracking server's artifact store. Outputs of steps
 outside the selection (``--from``) are workspace files like any other and go in.
 
+Declared inputs of the selected steps always go in, whatever git ignores (data is often kept
+out of git), as the cache key saw them: every file that hashing reads (links followed), so the
+worker's check of each input against the client's digest holds. An input outside the folder
+(absolute, or ``../``) cannot go: the worker reports it as not shipped.
+
 Sending files rather than a commit to check out keeps workers free of git access to the
 repository and runs uncommitted edits. The archive is held in memory and refused above
 :data:`DEFAULT_LIMIT` (or ``FLOWML_DASK_MAX_PROJECT``, in bytes): data that large belongs in
@@ -21,6 +26,7 @@ import os
 import subprocess
 import tarfile
 
+from flowml.cache.hashing import walk_files
 from flowml.errors import FlowmlError
 from flowml.spec.node import is_within
 
@@ -35,14 +41,19 @@ class ProjectTooBig(FlowmlError):
     exit_code = 2
 
 
-def project_archive(root: str, outputs: list[str]) -> bytes:
-    """A gzipped tar of the files of ``root`` that steps may read, without ``outputs``.
+def project_archive(root: str, outputs: list[str], inputs: list[str] = ()) -> bytes:
+    """A gzipped tar of the files of ``root`` that steps may read, without ``outputs``, with
+    every file of ``inputs`` (dereferenced, as hashing reads them).
 
     Raises:
         ProjectTooBig: above the limit, naming the largest files.
     """
-    files = [f for f in project_files(root) if not any(is_within(f, o) for o in outputs)]
-    sizes = {f: os.lstat(os.path.join(root, f)).st_size for f in files}
+    declared = input_files(root, inputs)
+    files = [f for f in sorted(set(project_files(root)) | declared) if not any(is_within(f, o) for o in outputs)]
+    # a link to a folder whose files are declared inputs goes as those files
+    folders = {f.rsplit("/", n)[0] for f in files for n in range(1, f.count("/") + 1)}
+    files = [f for f in files if f not in folders]
+    sizes = {f: (os.stat if f in declared else os.lstat)(os.path.join(root, f)).st_size for f in files}
     limit = int(os.environ.get(LIMIT_VARIABLE) or DEFAULT_LIMIT)
     total = sum(sizes.values())
     if total > limit:
@@ -53,8 +64,26 @@ def project_archive(root: str, outputs: list[str]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
         for rel in files:
-            tar.add(os.path.join(root, rel), arcname=rel, recursive=False)
+            if rel in declared:
+                with open(os.path.join(root, rel), "rb") as fh:
+                    tar.addfile(tar.gettarinfo(fileobj=fh, arcname=rel), fh)
+            else:
+                tar.add(os.path.join(root, rel), arcname=rel, recursive=False)
     return buffer.getvalue()
+
+
+def input_files(root: str, inputs: list[str]) -> set[str]:
+    """The files (relative, ``/``-separated) that declared ``inputs`` inside ``root`` hash."""
+    found = set()
+    for rel in inputs:
+        if os.path.isabs(rel) or rel == ".." or rel.startswith("../"):
+            continue
+        path = os.path.join(root, rel)
+        if os.path.isfile(path):
+            found.add(rel)
+        elif os.path.isdir(path):
+            found.update(sub if rel == "." else f"{rel}/{sub}" for sub, _ in walk_files(path))
+    return found
 
 
 def project_files(root: str) -> list[str]:

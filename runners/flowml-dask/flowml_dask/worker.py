@@ -7,8 +7,10 @@ a run's artifacts (checked against their digests), restores and saves outputs an
 them (``publish``), exactly as it does for a cache hit made on another machine;
 :func:`load_environment` prepares the step's environment here (a uv environment lands in
 this machine's shared folder); :class:`LocalExecutor` runs the process in its own process
-group with the step's timeout. Every input is checked against the digest the client
-computed its cache key with, so an entry never records outputs of inputs it did not see.
+group with the step's timeout, under :mod:`flowml_dask.guard` so that it dies with the worker.
+Every input is checked against the digest the client computed its cache key with, and the
+environment against the client's fingerprint, so an entry never records outputs of inputs or
+packages it did not see.
 
 The client stops a step through :func:`stop_steps` (``Client.run`` on every worker), since
 cancelling a Dask future cannot interrupt a task that has started.
@@ -17,6 +19,7 @@ cancelling a Dask future cannot interrupt a task that has started.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import zlib
@@ -24,11 +27,13 @@ from dataclasses import dataclass
 
 from flowml.cache.hashing import Content
 from flowml.cache.index import Entry
+from flowml.cache.keys import MISSING
 from flowml.cache.store import ProjectCache
 from flowml.environments import base_env, load_environment
 from flowml.errors import FlowmlError
 from flowml.executors import ProcessResult, StepSpec, Task
 from flowml.executors.local import LocalExecutor
+from flowml_dask import guard
 from flowml_dask.project import unpack
 
 _lock = threading.Lock()
@@ -58,12 +63,18 @@ def run_step(spec: StepSpec, name: str, timeout: float | None, archive: bytes, s
         unpack(archive, root)
         cache = ProjectCache(root, spec.tracking_uri)
         try:
-            process = _run(spec, name, timeout, cache, root, logs, step_id)
+            process = _run(spec, name, timeout, cache, tmp, logs, step_id)
         except (FlowmlError, OSError) as exc:
             process = ProcessResult(None, 0.0, error=str(exc))
         finally:
             cache.close()
         return StepOutcome(process, {s: _compressed(p) for s, p in logs.items()}, _address())
+
+
+def held(archive: bytes) -> bytes:
+    """The project's files as a task's result: the scheduler can make it again from the task,
+    should every worker holding it die."""
+    return archive
 
 
 def stop_steps(step_ids: list[str]) -> None:
@@ -76,14 +87,21 @@ def stop_steps(step_ids: list[str]) -> None:
         threading.Thread(target=executor.kill_all, name="flowml-stop", daemon=True).start()
 
 
-def _run(spec: StepSpec, name: str, timeout: float | None, cache: ProjectCache, root: str,
+def _run(spec: StepSpec, name: str, timeout: float | None, cache: ProjectCache, workspace: str,
          logs: dict[str, str], step_id: str) -> ProcessResult:
     _bring_inputs(spec, cache)
     kind, env_name, config = spec.environment
-    env = load_environment(kind, env_name, config, root)
+    env = load_environment(kind, env_name, config, cache.root)
+    if env.fingerprint() != spec.fingerprint:
+        raise StepSetupError(f"environment {env_name} differs on this worker from the client's (fingerprint "
+                             f"{env.fingerprint()} here, {spec.fingerprint} there), so its outputs cannot be "
+                             f"recorded under the run's cache key: give the workers the client's packages"
+                             f"{' (or declare a python environment)' if kind == 'local' else ''}")
     env.prepare()
-    task = Task(name, env.wrap_step(spec.command, spec.node), root, env.process_env({**base_env(), **spec.variables}),
-                logs["stdout"], logs["stderr"], timeout)
+    argv = [sys.executable, "-I", "-S", guard.__file__, str(os.getpid()), workspace, "--",
+            *env.wrap_step(spec.command, spec.node)]
+    task = Task(name, argv, cache.root, env.process_env({**base_env(), **spec.variables}), logs["stdout"],
+                logs["stderr"], timeout)
     executor = LocalExecutor()
     with _lock:
         if step_id in _stopped:
@@ -119,7 +137,12 @@ def _bring_inputs(spec: StepSpec, cache: ProjectCache) -> None:
                                  f"{run_id} on the tracking server {spec.tracking_uri}")
         cache.restore(entry, list(outputs), {})
     own = tuple(spec.node.outputs)
-    changed = [p for p, digest in spec.inputs.items() if cache.input_digest(p, {}, own) != digest]
+    found = {p: cache.input_digest(p, {}, own) for p in spec.inputs}
+    lost = [p for p, digest in spec.inputs.items() if found[p] == MISSING and digest != MISSING]
+    if lost:
+        raise StepSetupError(f"{', '.join(lost)} did not reach this worker: not shipped with the project's files "
+                             "(an input outside the pipeline's folder never is)")
+    changed = [p for p, digest in spec.inputs.items() if found[p] != digest]
     if changed:
         raise StepSetupError(f"{', '.join(changed)} differ{'s' if len(changed) == 1 else ''} from what the run's "
                              "cache key was computed with (edited after the run began?)")
