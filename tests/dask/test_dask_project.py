@@ -61,3 +61,17 @@ def test_bad_command_lines(project, args, env, message):
     res = project.flowml("run", *args, env=env, timeout=60)
     assert res.code == 2, res.err
     assert message in res.err and "Traceback" not in res.err
+
+
+def test_declared_inputs_go_whatever_git_ignores_and_through_links(tmp_path):
+    _tree(tmp_path, {"pipeline.yaml": "x", "data/raw.csv": "1", "data/out/made.csv": "m",
+                     "elsewhere/big.bin": "b", "elsewhere/ignored.bin": "i"})
+    (tmp_path / "linked").symlink_to("elsewhere")
+    (tmp_path / ".gitignore").write_text("data/\nelsewhere/\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    archive = project_archive(str(tmp_path), ["data/out"], ["data", "linked/big.bin", "../outside.txt", "/abs/path"])
+    unpack(archive, str(tmp_path / "there"))
+    there = tmp_path / "there"
+    assert (there / "data/raw.csv").read_text() == "1" and not (there / "data/out").exists()
+    assert (there / "linked/big.bin").read_text() == "b" and not (there / "linked").is_symlink()
+    assert not (there / "elsewhere").exists()
