@@ -45,7 +45,7 @@ class PythonEnvironment(StoredEnvironment):
 
     def make(self, folder: str) -> None:
         try:
-            make_venv(folder, self.root, self.resolution.lock, self.resolution.python.executable, uv_index_args())
+            make_venv(folder, self.root, self.resolution, uv_index_args())
         except UvError as exc:
             raise UvError(f"environment {self.name}: {exc.doing}", exc.message) from None
 

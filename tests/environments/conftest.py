@@ -35,6 +35,53 @@ def _digest(text: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
 
 
+BACKEND = """\
+import base64, hashlib, os, zipfile
+
+NAME, VERSION = "{name}", "{version}"
+INFO = f"{{NAME}}-{{VERSION}}.dist-info"
+
+
+def _wheel(folder, files):
+    files = {{**files, f"{{INFO}}/METADATA": f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n".encode(),
+             f"{{INFO}}/WHEEL": b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}}
+    record = [f"{{p}},sha256={{base64.urlsafe_b64encode(hashlib.sha256(b).digest()).rstrip(b'=').decode()}},{{len(b)}}"
+              for p, b in files.items()]
+    files[f"{{INFO}}/RECORD"] = ("\\n".join([*record, f"{{INFO}}/RECORD,,"]) + "\\n").encode()
+    name = f"{{NAME}}-{{VERSION}}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(folder, name), "w") as whl:
+        for path, data in files.items():
+            whl.writestr(path, data)
+    return name
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = {{}}
+    for folder, _, names in os.walk(NAME):
+        for n in names:
+            if not n.endswith(".pyc"):
+                with open(os.path.join(folder, n), "rb") as fh:
+                    files[os.path.join(folder, n)] = fh.read()
+    return _wheel(wheel_directory, files)
+
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    return _wheel(wheel_directory, {{f"{{NAME}}.pth": (os.path.abspath(".") + "\\n").encode()}})
+"""
+
+
+def write_local_package(folder: Path, name: str, source: str, version: str = "0.1") -> Path:
+    """A source tree of package ``name`` (``name/__init__.py`` holding ``source``) that uv builds
+    without a network: its build backend is a module of the tree itself (PEP 517 ``backend-path``)."""
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    (folder / name / "__init__.py").write_text(source)
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "{version}"\n\n'
+        '[build-system]\nrequires = []\nbuild-backend = "tinybackend"\nbackend-path = ["."]\n')
+    (folder / "tinybackend.py").write_text(BACKEND.format(name=name, version=version))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
     """flowtiny 1.0 and 2.0 (VALUE = the major version) and flowother 1.0."""

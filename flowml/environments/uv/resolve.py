@@ -5,7 +5,9 @@ where the index gives them), without its header or ``# via`` notes, so that two 
 the same requirements get the same text and so share one environment. Resolving asks the
 index, so its result is kept in ``resolved/`` of the environment folder under the digest of
 what it depends on (the requirements file and the files it includes, the Python asked for,
-the index settings); an unchanged pipeline reads it back instead of resolving again.
+the index settings and uv's resolver settings); an unchanged pipeline reads it back instead of
+resolving again, unless the interpreter was replaced in place (a patch upgrade) or a local
+package's files changed (:mod:`.sources`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import json
 import os
 import re
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import xxhash
 
 from flowml.environments.uv.pipconfig import UV_INDEX_VARS, uv_index_args
+from flowml.environments.uv.sources import absolute_lock, index_options, package_names, source_digest
 from flowml.environments.uv.tool import UvError, run_uv
 
-FORMAT = 1
+FORMAT = 2
+# uv's variables that change what a resolution picks (beside the index ones)
+RESOLVER_VARS = ("UV_PRERELEASE", "UV_RESOLUTION", "UV_EXCLUDE_NEWER", "UV_INDEX_STRATEGY", "UV_TORCH_BACKEND")
 # -r/-c (and their long forms) include another file, relative to the one naming it
 _INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)(\S+)")
 _QUERY = ("import platform, sys; print(platform.python_implementation().lower()); "
@@ -46,16 +51,25 @@ class Interpreter:
 
 @dataclass(frozen=True)
 class Resolution:
-    """A lock and the interpreter it was resolved for."""
+    """A lock and the interpreter it was resolved for. ``sources``: the digest of each local
+    package the lock names (its absolute path -> :func:`.sources.source_digest`), ``local``
+    their names (rebuilt by each sync), ``options`` the requirements' own index option lines
+    (a sync needs them again)."""
 
     lock: str
     python: Interpreter
+    sources: dict[str, str] = field(default_factory=dict)
+    local: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
-        """The environment's name and fingerprint: interpreter, version and the lock's digest."""
-        digest = hashlib.sha256(self.lock.encode()).hexdigest()[:24]
-        return f"{self.python.implementation}-{self.python.version}-{digest}"
+        """The environment's name and fingerprint: interpreter, version and the digest of the
+        lock (and of the local packages' files)."""
+        h = hashlib.sha256(self.lock.encode())
+        if self.sources:
+            h.update(json.dumps(sorted(self.sources.items())).encode())
+        return f"{self.python.implementation}-{self.python.version}-{h.hexdigest()[:24]}"
 
     @property
     def packages(self) -> int:
@@ -72,12 +86,11 @@ def resolve(requirements: str | None, python: str, cwd: str, folder: str) -> Res
     """
     args = uv_index_args(constraints=True)
     record = os.path.join(folder, "resolved", _resolution_key(requirements, python, args) + ".json")
-    found = _read(record)
+    found = _read(record, cwd)
     if found is not None:
         return found
     interpreter = find_python(python, cwd)
-    lock = compile_lock(requirements, interpreter, args, cwd) if requirements else ""
-    resolution = Resolution(lock, interpreter)
+    resolution = compile_lock(requirements, interpreter, args, cwd) if requirements else Resolution("", interpreter)
     _write(record, resolution)
     return resolution
 
@@ -95,24 +108,33 @@ def find_python(request: str, cwd: str) -> Interpreter:
     return Interpreter(implementation, version, executable)
 
 
-def compile_lock(requirements: str, python: Interpreter, index_args: list[str], cwd: str) -> str:
-    """``uv pip compile`` of ``requirements`` for ``python``: pinned, hashed, without notes."""
+def compile_lock(requirements: str, python: Interpreter, index_args: list[str], cwd: str) -> Resolution:
+    """``uv pip compile`` of ``requirements`` for ``python``: pinned, hashed, without notes, its
+    local paths read against the requirements file's folder and made absolute.
+
+    Args:
+        cwd: the pipeline's folder (a local package holding it counts by its code only).
+    """
+    folder = os.path.dirname(requirements)
     try:
         out = run_uv(["pip", "compile", requirements, "--python", python.executable, "--generate-hashes",
-                      "--no-header", "--no-annotate", "--quiet", *index_args], cwd, "resolving")
+                      "--no-header", "--no-annotate", "--quiet", *index_args], folder, "resolving")
+        lock, paths = absolute_lock("\n".join(ln.rstrip() for ln in out.strip().splitlines()), folder)
+        options = index_options(_with_includes([requirements]))
+        names = package_names(paths, options, python.executable, folder, index_args) if paths else []
     except UvError as exc:
         raise ResolveError("requirements", f"cannot resolve {os.path.relpath(requirements, cwd)}: "
                                            f"{exc.message}") from None
-    return "\n".join(ln.rstrip() for ln in out.strip().splitlines()) + "\n"
+    return Resolution(lock, python, {p: source_digest(p, cwd) for p in paths}, names, options)
 
 
 def _resolution_key(requirements: str | None, python: str, index_args: list[str]) -> str:
     """Digest of what a resolution depends on: the files' bytes (requirements, what they
-    include, constraint files), the Python asked for and the index options (pip's, or uv's own
-    variables)."""
+    include, constraint files), the Python asked for, the index options (pip's, or uv's own
+    variables) and uv's resolver settings."""
     files = [requirements] if requirements else []
     files += [index_args[i + 1] for i, a in enumerate(index_args) if a == "--constraint"]
-    uv_vars = {v: os.environ[v] for v in UV_INDEX_VARS if os.environ.get(v)}
+    uv_vars = {v: os.environ[v] for v in (*UV_INDEX_VARS, *RESOLVER_VARS) if os.environ.get(v)}
     h = xxhash.xxh3_128(json.dumps([FORMAT, python, index_args, uv_vars]).encode())
     for path in _with_includes(files):
         h.update(b"\0" + path.encode() + b"\0" + _read_bytes(path))
@@ -143,15 +165,20 @@ def _read_bytes(path: str) -> bytes:
         return b"\0missing"
 
 
-def _read(record: str) -> Resolution | None:
-    """A stored resolution whose interpreter still exists; reading it marks it used (for prune)."""
+def _read(record: str, project: str) -> Resolution | None:
+    """A stored resolution still true: its interpreter is the same file (not removed, nor
+    replaced by an upgrade in place) and its local packages hold the same files. Reading it
+    marks it used (for prune)."""
     try:
         with open(record, encoding="utf-8") as fh:
             data = json.load(fh)
-        resolution = Resolution(data["lock"], Interpreter(**data["python"]))
+        resolution = Resolution(data["lock"], Interpreter(**data["python"]), data["sources"], data["local"], data["options"])
+        stamp = data["stamp"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not os.path.exists(resolution.python.executable):
+    if _stamp(resolution.python.executable) != stamp:
+        return None
+    if any(source_digest(path, project) != digest for path, digest in resolution.sources.items()):
         return None
     try:
         os.utime(record)
@@ -166,8 +193,18 @@ def _write(record: str, resolution: Resolution) -> None:
     try:
         os.makedirs(os.path.dirname(record), exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"lock": resolution.lock, "python": asdict(resolution.python)}, fh)
+            json.dump({"lock": resolution.lock, "python": asdict(resolution.python), "sources": resolution.sources,
+                       "local": resolution.local, "options": resolution.options, "stamp": _stamp(resolution.python.executable)}, fh)
         os.replace(tmp, record)
     except OSError:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _stamp(executable: str) -> list[int] | None:
+    """The interpreter file's modification time and size: an upgrade in place changes them."""
+    try:
+        st = os.stat(executable)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
