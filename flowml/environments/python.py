@@ -4,8 +4,9 @@
 requirements are resolved into a lock for the interpreter ``version`` names (default: the
 Python running flowml), and the environment is the one of the shared folder with that lock
 (:mod:`flowml.environments.store`), made on first use. Its fingerprint is the key of that
-folder (interpreter version and the lock's digest), so editing a requirement changes the cache
-key of exactly the steps that use this environment. Bad input (no such requirements file, a
+folder (interpreter version, the lock's digest and that of any local package's files), so
+editing a requirement, or a local package it names, changes the cache key of exactly the steps
+that use this environment. Bad input (no such requirements file, a
 version that is not one, or none installed, requirements that cannot be resolved) is found
 when the pipeline is loaded, before anything is run or made.
 """
