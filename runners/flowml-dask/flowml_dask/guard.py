@@ -19,11 +19,8 @@ A file run with ``-I -S`` rather than a module: the step's environment may name 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import threading
 import time
 
 GRACE_SECONDS = 5.0
@@ -33,18 +30,22 @@ PR_SET_PDEATHSIG = 1
 
 def main(argv: list[str]) -> int:
     parent, workspace, command = int(argv[0]), argv[1], argv[3:]
+    if os.getpgrp() != os.getpid():  # started outside a session of its own: stop no one else's group
+        os.setpgid(0, 0)
     signal.signal(signal.SIGTERM, lambda *_: None)  # the command has it too; wait for the command
     signal.signal(PARENT_GONE, lambda *_: _parent_gone(parent, workspace))
     if not _signal_on_parent_death():
+        import threading
+
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if os.getppid() != parent:  # it died before the guard could hear of it
         _parent_gone(parent, workspace)
     try:
-        child = subprocess.Popen(command)
+        child = os.posix_spawnp(command[0], command, os.environ)  # not subprocess: 20 ms less to import
     except OSError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
+        print(f"cannot start {command[0]}: {exc}", file=sys.stderr)
         return 127
-    status = os.waitstatus_to_exitcode(os.waitpid(child.pid, 0)[1])
+    status = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
     if status < 0:  # end as the command did, by its signal
         signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
@@ -86,6 +87,8 @@ def _parent_gone(parent: int, workspace: str) -> None:
     except ProcessLookupError:  # the group is gone
         pass
     finally:
+        import shutil
+
         shutil.rmtree(workspace, ignore_errors=True)
         os._exit(0)
 
