@@ -111,3 +111,19 @@ def server(tmp_path_factory):
     running = start_server(tmp_path_factory.mktemp("server"))
     yield running
     running.stop()
+
+
+def tiny_env_pipeline(name: str) -> str:
+    """A one-step pipeline whose step runs in a python (uv) environment of ``flowtiny`` (the
+    version its requirements.txt pins, or the index's newest) and writes flowtiny.VALUE."""
+    return f"""\
+        name: {name}
+        environments:
+          tiny: {{python: {{requirements: requirements.txt}}}}
+        steps:
+          use:
+            run: python -c "import flowtiny; open('value.txt', 'w').write(str(flowtiny.VALUE))"
+            env: tiny
+            inputs: [requirements.txt]
+            outputs: [value.txt]
+        """

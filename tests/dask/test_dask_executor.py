@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from flowml.tracking.client import FlowmlClient  # noqa: E402
-from tests.dask.conftest import dask_run, running_cluster  # noqa: E402
+from tests.dask.conftest import dask_run, running_cluster, tiny_env_pipeline  # noqa: E402
 
 PIPELINE = """\
     name: fan
@@ -188,17 +188,7 @@ def test_a_step_whose_worker_dies_reruns_on_another_and_ends_as_a_local_run_does
 
 def test_a_python_environment_is_made_on_the_worker_that_runs_the_step(project, cluster, server, pip_offline,
                                                                      tmp_path):
-    project.pipeline("""\
-        name: tiny
-        environments:
-          tiny: {python: {requirements: requirements.txt}}
-        steps:
-          use:
-            run: python -c "import flowtiny; open('value.txt', 'w').write(str(flowtiny.VALUE))"
-            env: tiny
-            inputs: [requirements.txt]
-            outputs: [value.txt]
-        """)
+    project.pipeline(tiny_env_pipeline("tiny"))
     project.write("requirements.txt", "flowtiny==1.0\n")
     env = {**pip_offline, "FLOWML_TRACKING_URI": server.url, "FLOWML_ENV_DIR": str(tmp_path / "client-envs")}
     summary = dask_run(project, cluster, env=env)

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from tests.dask.conftest import _wait_for_workers, dask_run, running_cluster  # noqa: E402
+from tests.dask.conftest import _wait_for_workers, dask_run, running_cluster, tiny_env_pipeline  # noqa: E402
 from tests.dask.test_dask_executor import _ends  # noqa: E402
 from tests.environments.conftest import build_wheel  # noqa: E402
 from tests.servers import stop_group  # noqa: E402
@@ -140,17 +140,7 @@ def test_a_worker_whose_environment_resolves_otherwise_fails_the_step(project, c
     newer = tmp_path / "wheels"
     newer.mkdir()
     build_wheel(newer, "flowtiny", "2.0", "VALUE = 2\n")
-    project.pipeline("""\
-        name: drift
-        environments:
-          tiny: {python: {requirements: requirements.txt}}
-        steps:
-          use:
-            run: python -c "import flowtiny; open('value.txt', 'w').write(str(flowtiny.VALUE))"
-            env: tiny
-            inputs: [requirements.txt]
-            outputs: [value.txt]
-        """)
+    project.pipeline(tiny_env_pipeline("drift"))
     project.write("requirements.txt", "flowtiny\n")  # the client's index has 2.0, the workers' 1.0
     env = {**pip_offline, "PIP_FIND_LINKS": str(newer), "FLOWML_TRACKING_URI": server.url,
            "FLOWML_ENV_DIR": str(tmp_path / "client-envs")}
