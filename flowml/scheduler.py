@@ -463,10 +463,10 @@ class Scheduler:
     def _prepare(self, name: str) -> str | None:
         """Make the environment ``name`` ready before the first of its steps runs, once per run
         (whichever step thread gets there first; that environment's other steps wait, the other
-        environments' steps do not): a run whose steps are all
-        cache hits creates no environment at all, which is what a second machine sharing the
-        cache wants. A remote executor's steps prepare theirs where they run. Returns why it
-        could not be made (every step of that environment then fails with it), or None."""
+        environments' steps do not): a run whose steps are all cache hits creates no environment
+        at all, which is what a second machine sharing the cache wants. A remote executor's
+        steps prepare theirs where they run. Returns why it could not be made (every step of
+        that environment then fails with it), or None."""
         with self._prepare_lock:  # held only to find this environment's own lock
             lock = self._env_locks.setdefault(name, threading.Lock())
         with lock:  # steps of other environments go on while this one is made
