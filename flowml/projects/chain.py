@@ -38,8 +38,8 @@ The choices, and why:
   git tracks, else its code and environment files, as :func:`project_files` lists them) and
   subfolder, the entry point, the parameters as the project types them (``rows: "1000"`` and
   ``rows: 1000`` of an ``int`` are one value; workspace paths as written, so every clone of
-  the workspace shares the key), plus what every step's key has: its declared inputs, variables, environment fingerprint and cache
-  version. Not the URI or the version's name: one commit under another tag, or from a
+  the workspace shares the key), plus what every step's key has: its declared inputs,
+  variables, environment fingerprint and cache version. Not the URI or the version's name: one commit under another tag, or from a
   mirror, is the same code. ``flowml status`` says which of them changed.
 - **Environment**: the project's own ``python_env`` or ``conda_env`` (:mod:`flowml.projects.envs`),
   prepared when its first step runs, like any environment. A ``docker_env`` is refused for
