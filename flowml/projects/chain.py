@@ -34,13 +34,14 @@ The choices, and why:
   MLflow resolves one against the caller's folder) and must exist. The declared outputs are
   then saved, restored and fed downstream like any step's. A project that writes into its own
   folder instead writes nothing the pipeline sees: its outputs would be reported missing.
-- **Cache key**: the commit (or, for a folder run in place, the digest of its files: those
-  git tracks, else its code and environment files, as :func:`project_files` lists them) and
+- **Cache key**: the commit (or, for a folder run in place, the digest of its files: those git
+  tracks, else its code and environment files, as :func:`project_files` lists them) and
   subfolder, the entry point, the parameters as the project types them (``rows: "1000"`` and
   ``rows: 1000`` of an ``int`` are one value; workspace paths as written, so every clone of
   the workspace shares the key), plus what every step's key has: its declared inputs,
-  variables, environment fingerprint and cache version. Not the URI or the version's name: one commit under another tag, or from a
-  mirror, is the same code. ``flowml status`` says which of them changed.
+  variables, environment fingerprint and cache version. Not the URI or the version's name: one
+  commit under another tag, or from a mirror, is the same code. ``flowml status`` says which
+  of them changed.
 - **Environment**: the project's own ``python_env`` or ``conda_env`` (:mod:`flowml.projects.envs`),
   prepared when its first step runs, like any environment. A ``docker_env`` is refused for
   now: its container sees the project's folder only, not the workspace its outputs go to.
