@@ -58,6 +58,7 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
         self._running: dict[str, object] = {}  # step id -> its Dask future
         self._killing = False
+        self._placed: dict[str, str | None] = {}  # step id -> the worker it was asked for on
 
     @property
     def client(self):
@@ -115,10 +116,13 @@ class DaskExecutor(Executor):
         with self._lock:
             if self._killing:
                 return ProcessResult(None, 0.0, killed=True)
+            worker = None if gpus else self._least_loaded_worker()
+            placement = {"workers": [worker], "allow_other_workers": True} if worker else {}
             future = self._client.submit(run_step, task.step, task.name, task.timeout, project, step_id,
                                          key=f"flowml-step-{_safe(task.name)}-{step_id}", pure=False,
-                                         resources={"GPU": gpus} if gpus else None)
+                                         resources={"GPU": gpus} if gpus else None, **placement)
             self._running[step_id] = future
+            self._placed[step_id] = worker
         try:
             outcome = future.result()
         except CancelledError:
@@ -128,6 +132,7 @@ class DaskExecutor(Executor):
         finally:
             with self._lock:
                 self._running.pop(step_id, None)
+                self._placed.pop(step_id, None)
         for stream, path in (("stdout", task.stdout), ("stderr", task.stderr)):
             with open(path, "ab") as fh:
                 fh.write(zlib.decompress(outcome.logs[stream]))
@@ -135,6 +140,24 @@ class DaskExecutor(Executor):
         process.duration_s = time.perf_counter() - start
         process.killed = process.killed or self._killing
         return process
+
+    def _least_loaded_worker(self) -> str | None:
+        """The worker with the fewest of this run's steps per thread (called under the lock).
+
+        Every step depends on the project's archive, and Dask places a task on a worker that
+        holds its dependencies: left to itself it queued every step on the one worker holding
+        the archive while the others idled (work stealing moved them only sometimes). So each
+        step is asked for on the least loaded worker, counted here (the scheduler may not have
+        seen the previous submission yet), as a loose restriction: Dask still places it elsewhere
+        when that worker is gone. A step needing GPUs is left to Dask, which matches resources."""
+        workers = self._client.scheduler_info(n_workers=-1)["workers"]
+        if len(workers) < 2:
+            return None
+        load = {address: 0 for address in workers}
+        for address in self._placed.values():
+            if address in load:
+                load[address] += 1
+        return min(load, key=lambda a: (load[a] / max(float(workers[a].get("nthreads") or 1), 1.0), a))
 
     def kill_all(self) -> None:
         from distributed import wait
