@@ -152,3 +152,13 @@ def store(store_uri, tmp_path):
     opened = SqlStore(store_uri, str(tmp_path / "artifacts"))
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real ``flowml server`` on SQLite for the module's tests over HTTP (tests/servers.py)."""
+    from tests.servers import start_server
+
+    running = start_server(tmp_path_factory.mktemp("server"))
+    yield running
+    running.stop()

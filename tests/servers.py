@@ -1,5 +1,6 @@
 """What the tests that start servers in subprocesses share: a free port, waiting until a server
-answers, and stopping a server's whole process group (its workers too)."""
+answers, stopping a server's whole process group (its workers too), and a real flowml server
+on 127.0.0.1 (:func:`start_server`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import httpx
@@ -46,3 +50,36 @@ def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+@dataclass
+class Server:
+    url: str
+    store_uri: str
+    artifacts: Path
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        stop_group(self.process)
+
+
+def start_server(folder: Path, store_uri: str | None = None, *args: str, env: dict | None = None,
+                 timeout: float = 30) -> Server:
+    """Start ``flowml server`` on a free port with its store and artifacts under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    store_uri = store_uri or f"sqlite:///{folder / 'server.db'}"
+    artifacts = folder / "artifacts"
+    log = folder / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flowml", "server", "--port", str(port), "--backend-store-uri", store_uri,
+             "--artifacts-destination", str(artifacts), *args],
+            cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})})
+    server = Server(f"http://127.0.0.1:{port}", store_uri, artifacts, proc, log)
+    if not wait_until_answers(server.url + "/health", lambda: proc.poll() is None, timeout):
+        server.stop()
+        raise RuntimeError(f"flowml server did not start:\n{log.read_text()}")
+    return server

@@ -74,17 +74,10 @@ def unique(project) -> str:
 
 @pytest.fixture
 def tracking_server(tmp_path_factory):
-    """A flowml server on SQLite (tests/server/conftest.py's, loaded by path: ``import conftest``
-    is ambiguous)."""
-    import importlib.util
-    import sys
+    """A flowml server on SQLite."""
+    from tests.servers import start_server
 
-    path = Path(__file__).parent.parent / "server" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("server_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    running = module.start_server(tmp_path_factory.mktemp("tracking-server"))
+    running = start_server(tmp_path_factory.mktemp("tracking-server"))
     yield running
     running.stop()
 

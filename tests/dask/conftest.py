@@ -2,7 +2,7 @@
 on 127.0.0.1 (one thread each, so that two ready steps land on different workers), and a flowml
 server as the tracking store: what the Dask executor's tests run against.
 
-``cluster`` and ``server`` are module-scoped; ``running_cluster`` starts a cluster of a test's
+``cluster`` is module-scoped (as is ``server``, from tests/conftest.py); ``running_cluster`` starts a cluster of a test's
 own (one whose workers it kills); ``dask_run`` is ``flowml run --json --executor dask`` in a
 project against a cluster.
 """
@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from tests.environments.conftest import build_wheel
-from tests.server.conftest import start_server
 from tests.servers import free_port, stop_group
 
 
@@ -104,13 +103,6 @@ def pip_offline(tmp_path_factory) -> dict[str, str]:
 def cluster(tmp_path_factory, pip_offline):
     with running_cluster(tmp_path_factory.mktemp("dask"), env=pip_offline) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("server"))
-    yield running
-    running.stop()
 
 
 def tiny_env_pipeline(name: str) -> str:

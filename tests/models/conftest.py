@@ -3,10 +3,7 @@ temporary project (``fl``), and a real flowml server (``model_server``)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -74,19 +71,11 @@ def fl(tmp_path, monkeypatch):
         opened.close()
 
 
-def _server_module():
-    """tests/server/conftest.py, loaded by path (``import conftest`` is ambiguous)."""
-    path = Path(__file__).parent.parent / "server" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("server_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def model_server(tmp_path_factory):
     """A flowml server on SQLite for this module's tests."""
-    running = _server_module().start_server(tmp_path_factory.mktemp("model-server"))
+    from tests.servers import start_server
+
+    running = start_server(tmp_path_factory.mktemp("model-server"))
     yield running
     running.stop()
